@@ -1,0 +1,26 @@
+/**
+ * Errors raised on bad input. Every reader throws `InputError` naming the offending file (or
+ * source description) and the problem, so a user can act on the message without a stack trace.
+ */
+export class InputError extends Error {
+  readonly file: string;
+  readonly problem: string;
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, options);
+    this.name = 'InputError';
+    this.file = file;
+    this.problem = problem;
+  }
+}
+
+/** Raised when an operation is cancelled through an AbortSignal. */
+export class AbortError extends Error {
+  constructor(message = 'operation aborted') {
+    super(message);
+    this.name = 'AbortError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError();
+}
