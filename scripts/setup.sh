@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up vprop on a fresh Debian machine: system packages (apt-get, only when missing), npm
+# packages (offline-safe: no install step downloads binaries), the optional native flow addon,
+# and the TypeScript build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+apt_updated=0
+apt_install() { # required=1|0, packages...
+  local required=$1; shift
+  echo "setup: installing system packages: $*"
+  if [ $apt_updated = 0 ]; then $SUDO apt-get update -qq || true; apt_updated=1; fi
+  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+    if [ "$required" = 1 ]; then echo "setup: could not install $* (required)" >&2; exit 1; fi
+    echo "setup: could not install $* (optional; continuing without)"
+  fi
+}
+
+# Required: ffmpeg/ffprobe decode and encode video files.
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || apt_install 1 ffmpeg
+# Optional: OpenCV headers for the native DIS optical-flow addon (Farneback in WebAssembly is the
+# fallback, so a machine without them still works). VPROP_SKIP_OPENCV=1 skips it.
+if [ "${VPROP_SKIP_OPENCV:-0}" != 1 ] && ! (command -v pkg-config >/dev/null && pkg-config --exists opencv4); then
+  apt_install 0 libopencv-dev pkg-config
+fi
+
+# onnxruntime-node's post-install step would download GPU libraries: skip it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+
+if [ -x scripts/build-native.sh ]; then bash scripts/build-native.sh || echo "setup: native addon not built (optional)"; fi
+npm run --silent build
+echo "setup: done"

@@ -1,0 +1,33 @@
+import { createCopyEngine } from './copy/index.js';
+import type { Engine } from './types.js';
+
+export type { Engine, EngineContext, Guide, GuideRequest, PropertyMap, Task } from './types.js';
+
+/** Engines by CLI name. Each factory takes its own options object (unknown keys are ignored). */
+const factories: Record<string, (options: Record<string, unknown>) => Engine> = {
+  copy: () => createCopyEngine(),
+};
+
+export function engineNames(): string[] {
+  return Object.keys(factories);
+}
+
+export function registerEngine(name: string, factory: (options: Record<string, unknown>) => Engine): void {
+  factories[name] = factory;
+}
+
+export function createEngine(name: string, options: Record<string, unknown> = {}): Engine {
+  const f = factories[name];
+  if (!f) throw new Error(`unknown engine "${name}" (available: ${engineNames().join(', ')})`);
+  return f(options);
+}
+
+/** The most accurate engine available for a task (what `vprop demo` uses). */
+export function bestEngineFor(task: string): string {
+  const preference = ['bilateral', 'copy'];
+  for (const name of preference) {
+    const f = factories[name];
+    if (f && f({}).tasks.includes(task as never)) return name;
+  }
+  return 'copy';
+}
