@@ -1,3 +1,4 @@
+import { type BilateralOptions, createBilateralEngine } from './bilateral/index.js';
 import { createCopyEngine } from './copy/index.js';
 import type { Engine } from './types.js';
 
@@ -6,6 +7,7 @@ export type { Engine, EngineContext, Guide, GuideRequest, PropertyMap, Task } fr
 /** Engines by CLI name. Each factory takes its own options object (unknown keys are ignored). */
 const factories: Record<string, (options: Record<string, unknown>) => Engine> = {
   copy: () => createCopyEngine(),
+  bilateral: (o) => createBilateralEngine(o as BilateralOptions),
 };
 
 export function engineNames(): string[] {

@@ -41,10 +41,7 @@ export interface EngineContext {
 export interface Engine {
   readonly name: string;
   readonly tasks: readonly Task[];
-  /**
-   * Which guides the engine wants: `keyframes` = the nearest key-frame on the propagation side,
-   * `previous: n` = the n most recent frames along the propagation direction (predicted or given).
-   */
+  /** Which guides the engine wants (see GuideRequest); guides arrive nearest first. */
   readonly guides: GuideRequest;
   predict(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): Promise<PropertyMap>;
   dispose?(): void | Promise<void>;
@@ -53,4 +50,9 @@ export interface Engine {
 export interface GuideRequest {
   /** Number of most recent frames (in propagation order) the engine wants, at least 1. */
   readonly previous: number;
+  /**
+   * Also pass the pass's source key-frame when it has left the window of recent frames (a
+   * permanent reference, as XMem++ keeps). Default false: VPN-style engines see only the window.
+   */
+  readonly keyframe?: boolean;
 }

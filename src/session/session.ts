@@ -306,7 +306,7 @@ export class PropagationSession {
       const frame = this.toInternal(await reader.get(t));
       let p = passStore.get(t, passSig);
       if (!p) {
-        const guides = window.includes(keyGuide) ? window : [...window, keyGuide];
+        const guides = this.engine.guides.keyframe && !window.includes(keyGuide) ? [...window, keyGuide] : window;
         p = await this.engine.predict({ index: t, frame }, guides, { task: this.task, signal });
         if (p.width !== this.internalWidth || p.height !== this.internalHeight) {
           throw new Error(`engine ${this.engine.name} returned ${p.width}x${p.height} for a ${this.internalWidth}x${this.internalHeight} frame`);

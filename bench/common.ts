@@ -1,0 +1,63 @@
+/** Shared helpers of the benchmark scripts (not part of the library). */
+import { existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FrameSource, IndexedFrame } from '../src/video/types.js';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const sharedData = resolve(projectRoot, '..', 'shared', 'data');
+export const davisRoot = join(sharedData, 'davis');
+
+/** DAVIS-2016 dev-10 sequences available in ../shared/data/davis. */
+export const DEV_SEQUENCES = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout', 'cows', 'dog', 'goat', 'kite-surf', 'parkour'];
+
+export function requireShared(rel: string): string {
+  const p = join(sharedData, rel);
+  if (!existsSync(p)) {
+    console.error(`skipped: needs ../shared/data/${rel}, which is absent`);
+    process.exit(0);
+  }
+  return p;
+}
+
+export function machine(): string {
+  return `${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+}
+
+export function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function argValue(name: string, fallback?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+export function hasFlag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+/** A view of a source whose frames are replaced by their luma (R = G = B = Y), as a grey video. */
+export function greySource(src: FrameSource): FrameSource {
+  const toGrey = (f: IndexedFrame): IndexedFrame => {
+    const d = new Uint8Array(f.data.length);
+    for (let i = 0; i < d.length; i += 3) {
+      const y = Math.round(0.299 * f.data[i] + 0.587 * f.data[i + 1] + 0.114 * f.data[i + 2]);
+      d[i] = d[i + 1] = d[i + 2] = y;
+    }
+    return { index: f.index, width: f.width, height: f.height, data: d };
+  };
+  async function* frames(from?: number, to?: number): AsyncGenerator<IndexedFrame> {
+    for await (const f of src.frames(from, to)) yield toGrey(f);
+  }
+  return {
+    info: src.info,
+    frame: async (i) => toGrey(await src.frame(i)),
+    frames,
+    [Symbol.asyncIterator]: () => frames(),
+    close: () => src.close(),
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * DAVIS-2016 dev-10, official semi-supervised protocol: frame 0's mask given, every other frame
+ * predicted, J and F on frames 1..N-2 (ANCHORS §1.3), per sequence and averaged over sequences.
+ *
+ *   node --import tsx bench/davis-masks.ts --engine bilateral [--refine crf] [--variant pixel]
+ *        [--sequences blackswan,dog] [--direction forward] [--json out.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { createEngine } from '../src/engines/index.js';
+import { type ObjectResult, aggregate2016, evaluateSequence2016 } from '../src/metrics/davis.js';
+import { PropagationSession } from '../src/session/session.js';
+import { refineWithCrf } from '../src/tasks/refine.js';
+import { probabilitiesToLabels } from '../src/tasks/maps.js';
+import { openDavis } from '../src/video/davis.js';
+import { DEV_SEQUENCES, argValue, davisRoot, hasFlag, machine, requireShared } from './common.js';
+
+requireShared('davis');
+const engineName = argValue('engine', 'bilateral') as string;
+const refine = argValue('refine', 'none');
+const variant = argValue('variant');
+const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
+const engineOptions: Record<string, unknown> = variant ? { variant } : {};
+
+const entries: ObjectResult[] = [];
+const timing: Record<string, number> = {};
+console.log(`# ${engineName}${variant ? ` (${variant})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`);
+for (const seq of sequences) {
+  const d = await openDavis(davisRoot, seq);
+  const n = d.frames.info.frameCount as number;
+  const { width, height } = d.frames.info;
+  const session = new PropagationSession(d.frames, { task: 'mask', engine: createEngine(engineName, engineOptions), memoryFrames: 12 });
+  session.addKeyframe(0, { mask: await d.annotations.read(0) });
+  const preds: Array<Uint8Array | undefined> = new Array(n);
+  const started = performance.now();
+  for await (const r of session.propagate({ direction: 'forward' })) {
+    let labels = r.labels!;
+    if (refine === 'crf' && !r.isKeyframe) labels = probabilitiesToLabels(refineWithCrf(r.property, await d.frames.frame(r.index)));
+    preds[r.index] = labels.data;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await session.dispose();
+  const gts: Uint8Array[] = [];
+  for (let t = 0; t < n; t++) gts.push((await d.annotations.read(t)).data);
+  const e = evaluateSequence2016(preds, gts, width, height, { name: seq });
+  entries.push(e);
+  timing[seq] = ((n - 1) * 1000) / (seconds * 1000);
+  console.log(`${seq.padEnd(16)} J ${e.J.mean.toFixed(3)}  F ${e.F.mean.toFixed(3)}  J-decay ${e.J.decay.toFixed(3)}  F-decay ${e.F.decay.toFixed(3)}  ${timing[seq].toFixed(2)} fps`);
+}
+const s = aggregate2016(entries);
+console.log(`${'mean'.padEnd(16)} J ${s.J.mean.toFixed(3)}  F ${s.F.mean.toFixed(3)}  J-decay ${s.J.decay.toFixed(3)}  F-decay ${s.F.decay.toFixed(3)}  J&F ${s.JF.toFixed(3)}`);
+const out = argValue('json');
+if (out) writeFileSync(out, JSON.stringify({ engine: engineName, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing }, null, 2));
+if (hasFlag('quiet')) process.exit(0);

@@ -1,0 +1,324 @@
+/**
+ * Bilateral propagation (VPN, Jampani et al. CVPR 2017), training-free "BNN-Identity" form
+ * (ANCHORS §3.2): earlier frames' properties are splatted onto a permutohedral lattice over
+ * scaled features, and sliced at the target frame's points with AFTER normalisation (n = 0,
+ * W = I, i.e. a normalised splat→slice average).
+ *
+ * - mask / labels: features (Y, Cb, Cr, x, y, t) with the two scale sets Λa and Λb; Λa sees the
+ *   unaries decayed by 0.5^age, Λb the undecayed ones (as VPN's deploy net feeds them); the two are
+ *   averaged, ReLU'd and normalised per point. Points are SLIC superpixels (VPN) or subsampled pixels.
+ * - color: features (Y, x, y, t) × (0.2, 0.04, 0.04, 0.04); 3 previous frames; inputs randomly
+ *   subsampled to 300,000 points (seeded: VPN's run-to-run variation made repeatable).
+ *
+ * Per-frame caches (superpixels, features, unaries) are keyed by the frame/map objects the session
+ * passes (WeakMaps), so a frame segmented as a target is not segmented again as a guide, and
+ * nothing outlives the session's references.
+ */
+import { Rng } from '../../synth/rng.js';
+import { bilateralFilter } from '../../ops/lattice.js';
+import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
+import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
+import type { RgbFrame } from '../../video/types.js';
+import type { Engine, Guide, PropertyMap, Task } from '../types.js';
+
+/** VPN Λa (ANCHORS §3.1): Y, Cb, Cr, x, y, t. */
+export const VPN_SCALES_A = [0.07, 0.4, 0.4, 0.02, 0.02, 0.01] as const;
+/** VPN Λb. */
+export const VPN_SCALES_B = [0.09, 0.5, 0.5, 0.03, 0.03, 0.2] as const;
+/** VPN colour features Y, x, y, t (ANCHORS §3.3). */
+export const VPN_COLOR_SCALES = [0.2, 0.04, 0.04, 0.04] as const;
+
+export interface BilateralOptions {
+  /** mask/labels: 'superpixel' (VPN) or 'pixel' (subsampled pixels in, every pixel out). */
+  readonly variant?: 'superpixel' | 'pixel';
+  /** Superpixels per frame at 854x480 (scaled by frame area). Default 12000 (VPN). */
+  readonly superpixels?: number;
+  /** Earlier frames used as inputs. Default 9 for masks/labels, 3 for colour (VPN). */
+  readonly previousFrames?: number;
+  /** Unary decay per frame of age for Λa. Default 0.5 (VPN). */
+  readonly decay?: number;
+  readonly scalesA?: readonly number[];
+  readonly scalesB?: readonly number[];
+  /** Pixel variant: take every `pixelStride`-th pixel of each guide row and column. Default 4. */
+  readonly pixelStride?: number;
+  readonly colorScales?: readonly number[];
+  /** Colour: input points sampled per target frame. Default 300,000 (VPN). */
+  readonly colorSamples?: number;
+  /** Seed of the colour input sampling. Default 0. */
+  readonly seed?: number;
+}
+
+interface SuperpixelData {
+  labels: Int32Array;
+  count: number;
+  /** 6 x count: Y, Cb, Cr, x, y, t (raw units). */
+  features: Float32Array;
+}
+
+const REFERENCE_AREA = 854 * 480;
+
+export function createBilateralEngine(options: BilateralOptions = {}): Engine {
+  const variant = options.variant ?? 'superpixel';
+  const decay = options.decay ?? 0.5;
+  const scalesA = options.scalesA ?? VPN_SCALES_A;
+  const scalesB = options.scalesB ?? VPN_SCALES_B;
+  const colorScales = options.colorScales ?? VPN_COLOR_SCALES;
+  const stride = Math.max(1, Math.round(options.pixelStride ?? 4));
+  const colorSamples = options.colorSamples ?? 300_000;
+  const seed = options.seed ?? 0;
+  if (scalesA.length !== 6 || scalesB.length !== 6) throw new RangeError('bilateral: scalesA and scalesB need 6 values (Y, Cb, Cr, x, y, t)');
+  if (colorScales.length !== 4) throw new RangeError('bilateral: colorScales needs 4 values (Y, x, y, t)');
+
+  const superpixelCache = new WeakMap<Uint8Array, SuperpixelData>();
+  const unaryCache = new WeakMap<Float32Array, Float32Array>();
+  let workspace: SlicWorkspace | undefined;
+
+  const superpixelsOf = (frame: RgbFrame, t: number): SuperpixelData => {
+    const hit = superpixelCache.get(frame.data);
+    if (hit && hit.features[5 * hit.count] === t) return hit;
+    if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height) workspace = createSlicWorkspace(frame.width, frame.height);
+    const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
+    const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
+    const features = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
+    const data = { labels, count, features };
+    superpixelCache.set(frame.data, data);
+    return data;
+  };
+
+  /** Per-superpixel unary (C x count): one-hot of the majority label on key-frames, mean probabilities otherwise. */
+  const unaryOf = (g: Guide, sp: SuperpixelData): Float32Array => {
+    const hit = unaryCache.get(g.property.data);
+    if (hit) return hit;
+    const C = g.property.channels;
+    let u: Float32Array;
+    if (g.isKeyframe) {
+      const n = g.property.width * g.property.height;
+      const labels = new Uint8Array(n);
+      const best = g.property.data.slice(0, n);
+      for (let c = 1; c < C; c++) {
+        for (let i = 0; i < n; i++) {
+          const v = g.property.data[c * n + i];
+          if (v > best[i]) {
+            best[i] = v;
+            labels[i] = c;
+          }
+        }
+      }
+      const mode = superpixelMode(sp.labels, sp.count, labels, C);
+      u = new Float32Array(C * sp.count);
+      for (let s = 0; s < sp.count; s++) u[mode[s] * sp.count + s] = 1;
+    } else {
+      u = superpixelMeans(sp.labels, sp.count, g.property.data, C);
+      normaliseColumns(u, C, sp.count);
+    }
+    unaryCache.set(g.property.data, u);
+    return u;
+  };
+
+  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], task: Task): PropertyMap => {
+    const C = guides[0].property.channels;
+    const { width, height } = target.frame;
+    const n = width * height;
+    const used = nearest(guides, target.index, options.previousFrames ?? 9);
+    // Inputs: superpixels (or sampled pixels) of each guide, with their unaries.
+    let nIn = 0;
+    const parts: Array<{ features: Float32Array; values: Float32Array; count: number; weight: number }> = [];
+    for (let age = 0; age < used.length; age++) {
+      const g = used[age];
+      if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
+      if (variant === 'superpixel') {
+        const sp = superpixelsOf(g.frame, g.index);
+        parts.push({ features: sp.features, values: unaryOf(g, sp), count: sp.count, weight: decay ** age });
+        nIn += sp.count;
+      } else {
+        const { features, values, count } = sampledPixels(g, stride);
+        parts.push({ features, values, count, weight: decay ** age });
+        nIn += count;
+      }
+    }
+    let outFeatures: Float32Array;
+    let nOut: number;
+    let sp: SuperpixelData | undefined;
+    if (variant === 'superpixel') {
+      sp = superpixelsOf(target.frame, target.index);
+      outFeatures = sp.features;
+      nOut = sp.count;
+    } else {
+      outFeatures = pixelFeatures(target.frame, target.index, 1).features;
+      nOut = n;
+    }
+    const inA = new Float32Array(6 * nIn);
+    const inB = new Float32Array(6 * nIn);
+    const decayed = new Float32Array(C * nIn);
+    const undecayed = new Float32Array(C * nIn);
+    let off = 0;
+    for (const p of parts) {
+      for (let j = 0; j < 6; j++) {
+        for (let k = 0; k < p.count; k++) {
+          const f = p.features[j * p.count + k];
+          inA[j * nIn + off + k] = f * scalesA[j];
+          inB[j * nIn + off + k] = f * scalesB[j];
+        }
+      }
+      for (let c = 0; c < C; c++) {
+        for (let k = 0; k < p.count; k++) {
+          const v = p.values[c * p.count + k];
+          decayed[c * nIn + off + k] = v * p.weight;
+          undecayed[c * nIn + off + k] = v;
+        }
+      }
+      off += p.count;
+    }
+    const outA = scaleFeatures(outFeatures, nOut, scalesA);
+    const outB = scaleFeatures(outFeatures, nOut, scalesB);
+    const a = bilateralFilter(inA, nIn, outA, nOut, 6, decayed, C);
+    const b = bilateralFilter(inB, nIn, outB, nOut, 6, undecayed, C);
+    // 0.5/0.5 channel average, ReLU, normalise (VPN's "normalize" layer: divide by sum + 1e-12).
+    const probs = new Float32Array(C * nOut);
+    const support = new Float32Array(nOut);
+    for (let k = 0; k < nOut; k++) {
+      let sum = 0;
+      let sb = 0;
+      for (let c = 0; c < C; c++) {
+        const v = Math.max(0, 0.5 * a[c * nOut + k] + 0.5 * b[c * nOut + k]);
+        probs[c * nOut + k] = v;
+        sum += v;
+        sb += b[c * nOut + k];
+      }
+      for (let c = 0; c < C; c++) probs[c * nOut + k] /= sum + 1e-12;
+      // Λb's undecayed average sums to 1 wherever some input reached the point, 0 where none did.
+      support[k] = Math.min(1, Math.max(0, sb));
+    }
+    void task;
+    if (sp) return { width, height, channels: C, data: smear(sp.labels, probs, C, n), confidence: smear(sp.labels, support, 1, n) };
+    return { width, height, channels: C, data: probs, confidence: support };
+  };
+
+  const predictColor = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
+    const { width, height } = target.frame;
+    const n = width * height;
+    const used = nearest(guides, target.index, options.previousFrames ?? 3);
+    const total = used.reduce((s, g) => s + g.property.width * g.property.height, 0);
+    const nIn = Math.min(total, colorSamples);
+    // Sample without replacement: a partial Fisher-Yates over all guide pixels, seeded per target.
+    const rng = new Rng((seed * 0x9e3779b1) ^ (target.index + 1));
+    const pick = new Int32Array(total);
+    for (let i = 0; i < total; i++) pick[i] = i;
+    for (let i = 0; i < nIn; i++) {
+      const j = i + rng.int(total - i);
+      const tmp = pick[i];
+      pick[i] = pick[j];
+      pick[j] = tmp;
+    }
+    const starts = [0];
+    for (const g of used) starts.push(starts[starts.length - 1] + g.property.width * g.property.height);
+    const inF = new Float32Array(4 * nIn);
+    const values = new Float32Array(2 * nIn);
+    for (let i = 0; i < nIn; i++) {
+      const p = pick[i];
+      let gi = 0;
+      while (p >= starts[gi + 1]) gi++;
+      const g = used[gi];
+      const q = p - starts[gi];
+      const gw = g.frame.width;
+      const gn = g.property.width * g.property.height;
+      const r = g.frame.data[q * 3];
+      const gg = g.frame.data[q * 3 + 1];
+      const bl = g.frame.data[q * 3 + 2];
+      inF[i] = luma(r, gg, bl) * colorScales[0];
+      inF[nIn + i] = (q % gw) * colorScales[1];
+      inF[2 * nIn + i] = Math.floor(q / gw) * colorScales[2];
+      inF[3 * nIn + i] = g.index * colorScales[3];
+      values[i] = g.property.data[q];
+      values[nIn + i] = g.property.data[gn + q];
+    }
+    const outF = new Float32Array(4 * n);
+    for (let q = 0; q < n; q++) {
+      const d = target.frame.data;
+      outF[q] = luma(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
+      outF[n + q] = (q % width) * colorScales[1];
+      outF[2 * n + q] = Math.floor(q / width) * colorScales[2];
+      outF[3 * n + q] = target.index * colorScales[3];
+    }
+    const ab = bilateralFilter(inF, nIn, outF, n, 4, values, 2);
+    // Support: the normalised average of ones is 1 where any input reached the pixel, else 0.
+    const ones = new Float32Array(nIn).fill(1);
+    const support = bilateralFilter(inF, nIn, outF, n, 4, ones, 1);
+    for (let i = 0; i < n; i++) support[i] = Math.min(1, support[i]);
+    return { width, height, channels: 2, data: ab, confidence: support };
+  };
+
+  return {
+    name: 'bilateral',
+    tasks: ['mask', 'labels', 'color'],
+    guides: { previous: Math.max(options.previousFrames ?? 9, 3) },
+    async predict(target, guides, ctx) {
+      if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
+      return ctx.task === 'color' ? predictColor(target, guides) : predictProbabilities(target, guides, ctx.task);
+    },
+  };
+}
+
+/** Full-range (JPEG/PIL) luma of an 8-bit RGB pixel, the Y feature of VPN. */
+function luma(r: number, g: number, b: number): number {
+  return 0.299 * r + 0.587 * g + 0.114 * b;
+}
+
+/** The `count` guides nearest to the target in frame index (age 0 = nearest). */
+function nearest(guides: readonly Guide[], t: number, count: number): Guide[] {
+  return [...guides].sort((a, b) => Math.abs(a.index - t) - Math.abs(b.index - t)).slice(0, Math.max(1, count));
+}
+
+function scaleFeatures(f: Float32Array, n: number, scales: readonly number[]): Float32Array {
+  const out = new Float32Array(scales.length * n);
+  for (let j = 0; j < scales.length; j++) {
+    const s = scales[j];
+    for (let k = 0; k < n; k++) out[j * n + k] = f[j * n + k] * s;
+  }
+  return out;
+}
+
+function normaliseColumns(u: Float32Array, C: number, count: number): void {
+  for (let s = 0; s < count; s++) {
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.max(0, u[c * count + s]);
+    if (sum <= 0) continue;
+    for (let c = 0; c < C; c++) u[c * count + s] = Math.max(0, u[c * count + s]) / sum;
+  }
+}
+
+/** Raw VPN features (Y, Cb, Cr, x, y, t) of every `stride`-th pixel (6 x count), with the pixel indices. */
+function pixelFeatures(frame: RgbFrame, t: number, stride: number): { features: Float32Array; count: number; index: Int32Array } {
+  const { width, height, data } = frame;
+  const cols = Math.ceil(width / stride);
+  const rows = Math.ceil(height / stride);
+  const count = cols * rows;
+  const features = new Float32Array(6 * count);
+  const index = new Int32Array(count);
+  let k = 0;
+  for (let y = 0; y < height; y += stride) {
+    for (let x = 0; x < width; x += stride, k++) {
+      const q = y * width + x;
+      const r = data[q * 3];
+      const g = data[q * 3 + 1];
+      const b = data[q * 3 + 2];
+      features[k] = luma(r, g, b);
+      features[count + k] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+      features[2 * count + k] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+      features[3 * count + k] = x;
+      features[4 * count + k] = y;
+      features[5 * count + k] = t;
+      index[k] = q;
+    }
+  }
+  return { features, count, index };
+}
+
+function sampledPixels(g: Guide, stride: number): { features: Float32Array; values: Float32Array; count: number } {
+  const { features, count, index } = pixelFeatures(g.frame, g.index, stride);
+  const C = g.property.channels;
+  const n = g.property.width * g.property.height;
+  const values = new Float32Array(C * count);
+  for (let c = 0; c < C; c++) for (let k = 0; k < count; k++) values[c * count + k] = g.property.data[c * n + index[k]];
+  return { features, values, count };
+}
