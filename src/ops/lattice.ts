@@ -1,0 +1,969 @@
+/**
+ * Permutohedral lattice (Adams, Baek, Davis, Eurographics 2010) and the bilateral convolution
+ * layer built on it (VPN, Jampani et al. 2017), plus the DenseCRF flavour of the Gaussian filter.
+ * See ANCHORS.md §2 for the algorithm this follows step by step.
+ *
+ * Layouts (all kernels are pure functions on typed arrays):
+ * - Point features: channel-major `Float32Array`, `f[j * n + k]` = feature j of point k, already
+ *   multiplied by the caller's scales.
+ * - Point values: planar `Float32Array (C x n)`, `x[c * n + k]`.
+ * - Vertex values: vertex-major `Float32Array ((M + 1) x C)`, `V[s * C + c]` for slot s. Slot 0 is
+ *   the always-zero "missing vertex" (absent neighbours point there); vertex id i lives in slot
+ *   i + 1. Vertex-major (not the reference's planar C x (M+1)) keeps the C values one point
+ *   touches in one cache line, which is what splat/slice/blur spend their time on.
+ * - Learned filter weights: `W[(o * C + c) * F + t]`, shape (O x C x F), F = filterSize(n, d).
+ *
+ * Kernels never write their inputs. Vertex-value inputs are read as if slot 0 were zero.
+ * A lattice memoises its neighbour tables (built on first use by a blur); nothing else mutates it.
+ */
+
+/** A permutohedral lattice over one point set: the inputs, followed by the outputs unless shared. */
+export interface Lattice {
+  /** Feature dimension. */
+  readonly d: number;
+  /** Number of input points (splat sources). */
+  readonly nIn: number;
+  /** Number of output points (slice targets). */
+  readonly nOut: number;
+  /** Points embedded: nIn + nOut, or nIn when the outputs are the inputs. */
+  readonly nPoints: number;
+  /** Index of the first output point in the point set: nIn, or 0 when the outputs are the inputs. */
+  readonly outStart: number;
+  /** Number of distinct lattice vertices. */
+  readonly M: number;
+  /** `(nPoints) x (d+1)`: 0-based id of the vertex with remainder r of point k at `k * (d+1) + r`. */
+  readonly vertexIds: Int32Array;
+  /** `(nPoints) x (d+1)`: barycentric weight matching `vertexIds` (each row is >= 0 and sums to 1). */
+  readonly bary: Float32Array;
+  /**
+   * `M x d`: the first d coordinates of each vertex key; the implied last coordinate is minus
+   * their sum (keys live on the plane of zero coordinate sum).
+   */
+  readonly keys: Int32Array;
+  /** @internal memoised neighbour tables; use the exported accessors. */
+  readonly cache: LatticeCache;
+}
+
+interface LatticeCache {
+  /** `(d+1) x M x 2` slots: [(j * M + v) * 2] = v + step_j, [... + 1] = v - step_j (0 = absent). */
+  steps?: Int32Array;
+  /** Tap tables per neighbourhood size n: `M x F` slots of the Caffe walk (tap 0 = the vertex). */
+  taps: Map<number, Int32Array>;
+}
+
+/** Keys must stay well inside int32; elevated coordinates beyond this are rejected as input errors. */
+const MAX_ELEVATED = 2 ** 29;
+
+/** Per-point scratch for the embedding, created once per build. */
+interface EmbedScratch {
+  d: number;
+  scale: Float64Array;
+  el: Float64Array;
+  rem0: Float64Array;
+  rank: Int32Array;
+  bary: Float64Array;
+}
+
+function makeScratch(d: number): EmbedScratch {
+  // Scaling of Adams et al. 2010 p.5-6: makes the lattice filter's std about 1 feature unit.
+  const invStd = Math.sqrt(2 / 3) * (d + 1);
+  const scale = new Float64Array(d);
+  for (let i = 0; i < d; i++) scale[i] = invStd / Math.sqrt((i + 1) * (i + 2));
+  return {
+    d,
+    scale,
+    el: new Float64Array(d + 1),
+    rem0: new Float64Array(d + 1),
+    rank: new Int32Array(d + 1),
+    bary: new Float64Array(d + 2),
+  };
+}
+
+/**
+ * Embeds one point (features `f[off + j * stride]`, j < d) into the lattice: elevated position,
+ * nearest remainder-0 point, ranks and barycentric weights (§2.1 steps 2-6), in float64.
+ * Returns false when a coordinate is not finite or too large to key.
+ */
+function embedPoint(f: ArrayLike<number>, off: number, stride: number, s: EmbedScratch): boolean {
+  const { d, scale, el, rem0, rank, bary } = s;
+  const d1 = d + 1;
+  let sm = 0;
+  for (let j = d; j > 0; j--) {
+    const cf = f[off + (j - 1) * stride] * scale[j - 1];
+    el[j] = sm - j * cf;
+    sm += cf;
+  }
+  el[0] = sm;
+  let sum = 0;
+  for (let i = 0; i <= d; i++) {
+    const e = el[i];
+    // NaN fails this comparison too.
+    if (!(Math.abs(e) <= MAX_ELEVATED)) return false;
+    // Ties go up (Math.round); the reference rounds half away from zero. Either is a valid
+    // nearest point; ties have measure zero for real-valued features.
+    const rd = Math.round(e / d1);
+    rem0[i] = rd * d1;
+    sum += rd;
+    rank[i] = 0;
+  }
+  for (let i = 0; i < d; i++) {
+    const di = el[i] - rem0[i];
+    for (let j = i + 1; j <= d; j++) {
+      if (di < el[j] - rem0[j]) rank[i]++;
+      else rank[j]++;
+    }
+  }
+  if (sum !== 0) {
+    // The rounded point is off the zero-sum plane: shift ranks and wrap the out-of-range ones.
+    for (let i = 0; i <= d; i++) {
+      let r = rank[i] + sum;
+      if (r < 0) {
+        r += d1;
+        rem0[i] += d1;
+      } else if (r > d) {
+        r -= d1;
+        rem0[i] -= d1;
+      }
+      rank[i] = r;
+    }
+  }
+  for (let i = 0; i <= d1; i++) bary[i] = 0;
+  for (let i = 0; i <= d; i++) {
+    const v = (el[i] - rem0[i]) / d1;
+    bary[d - rank[i]] += v;
+    bary[d - rank[i] + 1] -= v;
+  }
+  bary[0] += 1 + bary[d1];
+  return true;
+}
+
+/** Coordinate i of the remainder-r vertex: rem0 + canonical[r][rank], canonical per §2.1 step 7. */
+function vertexCoord(rem0: number, rank: number, r: number, d: number): number {
+  return rem0 + r - (rank > d - r ? d + 1 : 0);
+}
+
+/** Integer hash of a key (LCG accumulation as in the reference, then a murmur-style finaliser so
+ * that the low bits used by the power-of-two table depend on every coordinate). */
+function finishHash(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  return h;
+}
+
+/** Open-addressing table (linear probing, -1 = empty) of vertex ids 0..M-1 by their keys. */
+function hashKeys(keys: Int32Array, M: number, d: number, cap: number): Int32Array {
+  const mask = cap - 1;
+  const table = new Int32Array(cap).fill(-1);
+  for (let v = 0; v < M; v++) {
+    let h = 0;
+    const kb = v * d;
+    for (let i = 0; i < d; i++) h = Math.imul(h + keys[kb + i], 1664525);
+    let slot = finishHash(h) & mask;
+    while (table[slot] >= 0) slot = (slot + 1) & mask;
+    table[slot] = v;
+  }
+  return table;
+}
+
+function nextPow2(x: number): number {
+  let c = 1;
+  while (c < x) c *= 2;
+  return c;
+}
+
+/**
+ * Exact embedding of one point, for tests and diagnostics (allocates; not for hot loops).
+ * @param features the d scaled features of the point
+ * @returns elevated position (d+1), full vertex keys `(d+1) x (d+1)` (row r = remainder-r vertex,
+ *   all d+1 coordinates) and barycentric weights (d+1), all computed in float64.
+ */
+export function latticeEmbedding(
+  features: ArrayLike<number>,
+  d: number,
+): { elevated: Float64Array; vertices: Int32Array; barycentric: Float64Array } {
+  checkDim(d);
+  const s = makeScratch(d);
+  if (!embedPoint(features, 0, 1, s)) throw new RangeError('latticeEmbedding: feature not finite or too large');
+  const d1 = d + 1;
+  const vertices = new Int32Array(d1 * d1);
+  for (let r = 0; r <= d; r++) for (let i = 0; i <= d; i++) vertices[r * d1 + i] = vertexCoord(s.rem0[i], s.rank[i], r, d);
+  return { elevated: s.el.slice(), vertices, barycentric: s.bary.slice(0, d1) };
+}
+
+function checkDim(d: number): void {
+  if (!Number.isInteger(d) || d < 1 || d > 64) throw new RangeError(`lattice: feature dimension d must be an integer in 1..64, got ${d}`);
+}
+
+/**
+ * Builds one lattice over input and output points (§2.1 steps 1-8).
+ * @param inFeatures channel-major `d x nIn`, already scaled
+ * @param outFeatures channel-major `d x nOut`, or null when the outputs are the inputs themselves
+ *   (in-to-in filtering, as in DenseCRF); then nOut must equal nIn
+ */
+export function buildLattice(inFeatures: Float32Array, nIn: number, outFeatures: Float32Array | null, nOut: number, d: number): Lattice {
+  checkDim(d);
+  if (!Number.isInteger(nIn) || nIn < 0) throw new RangeError(`buildLattice: nIn must be a non-negative integer, got ${nIn}`);
+  if (!Number.isInteger(nOut) || nOut < 0) throw new RangeError(`buildLattice: nOut must be a non-negative integer, got ${nOut}`);
+  if (inFeatures.length < d * nIn)
+    throw new RangeError(`buildLattice: inFeatures has ${inFeatures.length} values, need d*nIn = ${d * nIn}`);
+  const shared = outFeatures === null;
+  if (shared && nOut !== nIn) throw new RangeError(`buildLattice: outFeatures is null (outputs = inputs) but nOut ${nOut} != nIn ${nIn}`);
+  if (!shared && outFeatures.length < d * nOut) {
+    throw new RangeError(`buildLattice: outFeatures has ${outFeatures.length} values, need d*nOut = ${d * nOut}`);
+  }
+  const nPoints = shared ? nIn : nIn + nOut;
+  const d1 = d + 1;
+  const maxVertices = nPoints * d1;
+  if (maxVertices > 2 ** 29) throw new RangeError(`buildLattice: ${nPoints} points in d=${d} are too many for one lattice`);
+  // The table starts small and doubles at load 1/2 rather than being sized for nPoints*(d+1) up
+  // front: dense (video) data has far fewer vertices than that, and a table that stays in cache
+  // made the build 1.3-2x faster in bench/lattice.bench.ts; rehashing costs O(M d) per doubling.
+  // (Storing keys inline in the slots was no faster and costs (d+1)x the table memory.)
+  let cap = 4096;
+  let mask = cap - 1;
+  let table: Int32Array = new Int32Array(cap).fill(-1);
+  let keyCap = Math.min(maxVertices, cap / 2);
+  let keys: Int32Array = new Int32Array(keyCap * d);
+  let M = 0;
+
+  const vertexIds = new Int32Array(maxVertices);
+  const bary = new Float32Array(maxVertices);
+  const s = makeScratch(d);
+  const { rem0, rank } = s;
+  const pkeys = new Int32Array(d1 * d);
+  const home = new Int32Array(d1);
+  const touched = new Int32Array(d1);
+
+  for (let k = 0; k < nPoints; k++) {
+    const isIn = k < nIn;
+    const ok = isIn ? embedPoint(inFeatures, k, nIn, s) : embedPoint(outFeatures as Float32Array, k - nIn, nOut, s);
+    if (!ok) {
+      throw new RangeError(
+        `buildLattice: ${isIn ? 'input' : 'output'} point ${isIn ? k : k - nIn} has a non-finite or too large feature (|elevated| > ${MAX_ELEVATED})`,
+      );
+    }
+    while (2 * (M + d1) > cap) {
+      // Grow before this point's d+1 lookups so that its insertions keep the load <= 1/2.
+      cap *= 2;
+      mask = cap - 1;
+      table = hashKeys(keys, M, d, cap);
+      keyCap = Math.min(maxVertices, cap / 2);
+      const grown = new Int32Array(keyCap * d);
+      grown.set(keys.subarray(0, M * d));
+      keys = grown;
+    }
+    // Keys and home slots of all d+1 vertices first, then one read of each home slot and of the
+    // key it holds: the lookups are memory-latency bound and independent reads overlap their
+    // cache misses, where the probe loop below would take them one after another.
+    for (let r = 0; r <= d; r++) {
+      let h = 0;
+      const kb = r * d;
+      for (let i = 0; i < d; i++) {
+        const kv = vertexCoord(rem0[i], rank[i], r, d);
+        pkeys[kb + i] = kv;
+        h = Math.imul(h + kv, 1664525);
+      }
+      const slot = finishHash(h) & mask;
+      home[r] = slot;
+      touched[r] = table[slot];
+    }
+    for (let r = 0; r <= d; r++) {
+      const id = touched[r];
+      if (id >= 0) touched[r] = keys[id * d];
+    }
+    const pb = k * d1;
+    for (let r = 0; r <= d; r++) {
+      const kb = r * d;
+      let slot = home[r];
+      let id: number;
+      for (;;) {
+        id = table[slot];
+        if (id < 0) {
+          const vb = M * d;
+          for (let i = 0; i < d; i++) keys[vb + i] = pkeys[kb + i];
+          id = M++;
+          table[slot] = id;
+          break;
+        }
+        const vb = id * d;
+        let i = 0;
+        while (i < d && keys[vb + i] === pkeys[kb + i]) i++;
+        if (i === d) break;
+        slot = (slot + 1) & mask;
+      }
+      vertexIds[pb + r] = id;
+      bary[pb + r] = s.bary[r];
+    }
+  }
+  const keysOut = M * d < 0.75 * keys.length ? keys.slice(0, M * d) : keys.subarray(0, M * d);
+  return {
+    d,
+    nIn,
+    nOut,
+    nPoints,
+    outStart: shared ? 0 : nIn,
+    M,
+    vertexIds,
+    bary,
+    keys: keysOut,
+    cache: { taps: new Map() },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Neighbour tables
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Immediate neighbours along the d+1 lattice directions, `(d+1) x M x 2` slots:
+ * `[(j * M + v) * 2]` = slot of v + step_j, `[(j * M + v) * 2 + 1]` = slot of v - step_j, 0 when
+ * absent. step_j adds -1 to every coordinate and d+1 to coordinate j; on the d stored coordinates
+ * that is -1 everywhere plus d+1 at j when j < d (for j = d only the implied last coordinate gets
+ * the +(d+1)). Built on first use and memoised on the lattice.
+ */
+export function latticeSteps(lat: Lattice): Int32Array {
+  if (lat.cache.steps) return lat.cache.steps;
+  const { d, M, keys } = lat;
+  const d1 = d + 1;
+  // A fresh lookup table over the final vertex set (the build's table is not kept).
+  const cap = nextPow2(Math.max(16, 2 * M));
+  const mask = cap - 1;
+  const table = hashKeys(keys, M, d, cap);
+  const key = new Int32Array(d);
+  const lookup = (): number => {
+    let h = 0;
+    for (let i = 0; i < d; i++) h = Math.imul(h + key[i], 1664525);
+    let slot = finishHash(h) & mask;
+    for (;;) {
+      const id = table[slot];
+      if (id < 0) return 0;
+      const kb = id * d;
+      let i = 0;
+      while (i < d && keys[kb + i] === key[i]) i++;
+      if (i === d) return id + 1;
+      slot = (slot + 1) & mask;
+    }
+  };
+  const steps = new Int32Array(d1 * M * 2);
+  for (let j = 0; j <= d; j++) {
+    for (let v = 0; v < M; v++) {
+      const kb = v * d;
+      for (let i = 0; i < d; i++) key[i] = keys[kb + i] - 1 + (i === j ? d1 : 0);
+      steps[(j * M + v) * 2] = lookup();
+      for (let i = 0; i < d; i++) key[i] = keys[kb + i] + 1 - (i === j ? d1 : 0);
+      steps[(j * M + v) * 2 + 1] = lookup();
+    }
+  }
+  lat.cache.steps = steps;
+  return steps;
+}
+
+/** Number of taps of a learned lattice filter: F(n, d) = (n+1)^(d+1) - n^(d+1) (§2.2). */
+export function filterSize(n: number, d: number): number {
+  return (n + 1) ** (d + 1) - n ** (d + 1);
+}
+
+/**
+ * Tap offsets in units of lattice steps, `F x (d+1)`: tap t reaches `v + sum_j a[t][j] step_j`.
+ * Taps are the vectors a in {0..n}^(d+1) with at least one zero (sum_j step_j = 0 makes the
+ * others duplicates), in Caffe's `LatticeTraversal` order: lexicographic with a[0] most
+ * significant, so tap 0 is the vertex itself. For n = 1 that is every proper subset of
+ * directions, ordered by bitmask with direction 0 as the top bit.
+ */
+export function filterTapOffsets(n: number, d: number): Int32Array {
+  checkNeighborhood(n, d);
+  const d1 = d + 1;
+  const F = filterSize(n, d);
+  const out = new Int32Array(F * d1);
+  const total = (n + 1) ** d1;
+  const digits = new Int32Array(d1);
+  let t = 0;
+  for (let code = 0; code < total; code++) {
+    let c = code;
+    let hasZero = false;
+    for (let j = d; j >= 0; j--) {
+      digits[j] = c % (n + 1);
+      c = Math.floor(c / (n + 1));
+      if (digits[j] === 0) hasZero = true;
+    }
+    if (!hasZero) continue;
+    out.set(digits, t * d1);
+    t++;
+  }
+  return out;
+}
+
+function checkNeighborhood(n: number, d: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`lattice filter: neighborhood must be a non-negative integer, got ${n}`);
+  if ((n + 1) ** (d + 1) > 2 ** 24)
+    throw new RangeError(`lattice filter: neighborhood ${n} in d=${d} has too many taps (${filterSize(n, d)})`);
+}
+
+/**
+ * Tap table for neighbourhood n, `M x F` slots (0 = absent), memoised. Tap t of vertex v is found
+ * as Caffe's `LatticeApproximateTraversal` does: walk a[t][0] steps along direction 0, then
+ * a[t][1] along direction 1, ... through existing vertices only, so a tap behind a missing
+ * intermediate vertex is absent even if the tap vertex itself exists.
+ */
+export function latticeTaps(lat: Lattice, n: number): Int32Array {
+  const cached = lat.cache.taps.get(n);
+  if (cached) return cached;
+  const { d, M } = lat;
+  const d1 = d + 1;
+  const F = filterSize(n, d);
+  if (M * F > 2 ** 28) throw new RangeError(`latticeTaps: ${M} vertices x ${F} taps is too large a table`);
+  const offs = filterTapOffsets(n, d);
+  const taps = new Int32Array(M * F);
+  if (n === 0) {
+    for (let v = 0; v < M; v++) taps[v] = v + 1;
+  } else {
+    const steps = latticeSteps(lat);
+    for (let v = 0; v < M; v++) {
+      for (let t = 0; t < F; t++) {
+        let slot = v + 1;
+        for (let j = 0; j <= d && slot !== 0; j++) {
+          for (let s = offs[t * d1 + j]; s > 0 && slot !== 0; s--) slot = steps[(j * M + slot - 1) * 2];
+        }
+        taps[v * F + t] = slot;
+      }
+    }
+  }
+  lat.cache.taps.set(n, taps);
+  return taps;
+}
+
+/**
+ * The fixed Gaussian lattice filter of neighbourhood n (Caffe `GaussianFilter::build_filter`):
+ * a unit impulse at the centre, d+1 passes with weights {1, 0.5} at distance {0, 1} (0 beyond)
+ * along each direction over the tap set only, divided by the resulting centre value. Returns F
+ * taps in `filterTapOffsets` order; n = 0 gives [1]. Used for AFTER normalisation and offsets.
+ */
+export function gaussianTaps(d: number, n: number): Float32Array {
+  checkDim(d);
+  checkNeighborhood(n, d);
+  const d1 = d + 1;
+  const F = filterSize(n, d);
+  const offs = filterTapOffsets(n, d);
+  // Full (d+1)-coordinate keys of the taps, for exact lookups (one-off, small).
+  const index = new Map<string, number>();
+  const keyOf = (a: ArrayLike<number>, extraDir: number, extraSteps: number): string => {
+    let sumA = extraSteps;
+    for (let j = 0; j <= d; j++) sumA += a[j];
+    const parts: number[] = [];
+    for (let i = 0; i <= d; i++) parts.push(-sumA + d1 * (a[i] + (i === extraDir ? extraSteps : 0)));
+    return parts.join(',');
+  };
+  for (let t = 0; t < F; t++) index.set(keyOf(offs.subarray(t * d1, (t + 1) * d1), -1, 0), t);
+  let cur = new Float64Array(F);
+  let next = new Float64Array(F);
+  cur[0] = 1;
+  const gauss = [1, 0.5];
+  for (let j = 0; j <= d; j++) {
+    for (let t = 0; t < F; t++) {
+      const a = offs.subarray(t * d1, (t + 1) * d1);
+      let v = cur[t] * gauss[0];
+      for (let m = 1; m <= n; m++) {
+        const w = m < gauss.length ? gauss[m] : 0;
+        if (w === 0) continue;
+        const up = index.get(keyOf(a, j, m));
+        const down = index.get(keyOf(a, j, -m));
+        v += ((up === undefined ? 0 : cur[up]) + (down === undefined ? 0 : cur[down])) * w;
+      }
+      next[t] = v;
+    }
+    [cur, next] = [next, cur];
+  }
+  const out = new Float32Array(F);
+  for (let t = 0; t < F; t++) out[t] = cur[t] / cur[0];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splat / slice and their adjoints
+// ---------------------------------------------------------------------------------------------
+
+function checkValues(name: string, values: Float32Array, C: number, n: number): void {
+  if (!Number.isInteger(C) || C < 1) throw new RangeError(`${name}: channel count must be a positive integer, got ${C}`);
+  if (values.length < C * n) throw new RangeError(`${name}: values have ${values.length} entries, need C*n = ${C * n}`);
+}
+
+function vertexBuffer(name: string, lat: Lattice, C: number, out: Float32Array | undefined): Float32Array {
+  const len = (lat.M + 1) * C;
+  if (!out) return new Float32Array(len);
+  if (out.length < len) throw new RangeError(`${name}: out has ${out.length} entries, need (M+1)*C = ${len}`);
+  out.fill(0, 0, len);
+  return out;
+}
+
+/** Scatter-adds planar values of points [start, start+n) onto vertex slots. */
+function splatRange(lat: Lattice, start: number, n: number, values: Float32Array, C: number, out: Float32Array): void {
+  const { vertexIds, bary } = lat;
+  const d1 = lat.d + 1;
+  if (C === 1) {
+    for (let k = 0; k < n; k++) {
+      const x = values[k];
+      const pb = (start + k) * d1;
+      for (let r = 0; r < d1; r++) out[vertexIds[pb + r] + 1] += bary[pb + r] * x;
+    }
+    return;
+  }
+  if (C === 2) {
+    // Two channels (fg/bg masks, chroma pairs, binary CRFs) are common enough to unroll.
+    for (let k = 0; k < n; k++) {
+      const x0 = values[k];
+      const x1 = values[n + k];
+      const pb = (start + k) * d1;
+      for (let r = 0; r < d1; r++) {
+        const w = bary[pb + r];
+        const o = (vertexIds[pb + r] + 1) * 2;
+        out[o] += w * x0;
+        out[o + 1] += w * x1;
+      }
+    }
+    return;
+  }
+  // Gather the point's C values once instead of once per vertex.
+  const tmp = new Float64Array(C);
+  for (let k = 0; k < n; k++) {
+    for (let c = 0; c < C; c++) tmp[c] = values[c * n + k];
+    const pb = (start + k) * d1;
+    for (let r = 0; r < d1; r++) {
+      const w = bary[pb + r];
+      const o = (vertexIds[pb + r] + 1) * C;
+      for (let c = 0; c < C; c++) out[o + c] += w * tmp[c];
+    }
+  }
+}
+
+/** Barycentric interpolation of vertex values at points [start, start+n), times `scale`. */
+function sliceRange(lat: Lattice, start: number, n: number, V: Float32Array, C: number, scale: number, out: Float32Array): void {
+  const { vertexIds, bary } = lat;
+  const d1 = lat.d + 1;
+  if (C === 1) {
+    for (let k = 0; k < n; k++) {
+      const pb = (start + k) * d1;
+      let acc = 0;
+      for (let r = 0; r < d1; r++) acc += bary[pb + r] * V[vertexIds[pb + r] + 1];
+      out[k] = acc * scale;
+    }
+    return;
+  }
+  if (C === 2) {
+    for (let k = 0; k < n; k++) {
+      const pb = (start + k) * d1;
+      let a0 = 0;
+      let a1 = 0;
+      for (let r = 0; r < d1; r++) {
+        const w = bary[pb + r];
+        const o = (vertexIds[pb + r] + 1) * 2;
+        a0 += w * V[o];
+        a1 += w * V[o + 1];
+      }
+      out[k] = a0 * scale;
+      out[n + k] = a1 * scale;
+    }
+    return;
+  }
+  const acc = new Float64Array(C);
+  for (let k = 0; k < n; k++) {
+    // A plain loop: a fill() call per point costs more than the slice itself for small C.
+    for (let c = 0; c < C; c++) acc[c] = 0;
+    const pb = (start + k) * d1;
+    for (let r = 0; r < d1; r++) {
+      const w = bary[pb + r];
+      const o = (vertexIds[pb + r] + 1) * C;
+      for (let c = 0; c < C; c++) acc[c] += w * V[o + c];
+    }
+    for (let c = 0; c < C; c++) out[c * n + k] = acc[c] * scale;
+  }
+}
+
+function pointBuffer(name: string, C: number, n: number, out: Float32Array | undefined): Float32Array {
+  if (!out) return new Float32Array(C * n);
+  if (out.length < C * n) throw new RangeError(`${name}: out has ${out.length} entries, need C*n = ${C * n}`);
+  return out;
+}
+
+/**
+ * Splat: S[v][c] = sum over input points k of bary[k][r] x[c][k] for the vertices v of k.
+ * @param values planar `C x nIn`
+ * @returns vertex values `(M+1) x C` (slot 0 zero)
+ */
+export function splat(lat: Lattice, values: Float32Array, C: number, out?: Float32Array): Float32Array {
+  checkValues('splat', values, C, lat.nIn);
+  const S = vertexBuffer('splat', lat, C, out);
+  splatRange(lat, 0, lat.nIn, values, C, S);
+  return S;
+}
+
+/**
+ * Slice: y[c][p] = scale * sum_r bary[p][r] V[vertex(p, r)][c] at the output points.
+ * @param V vertex values `(M+1) x C`
+ * @returns planar `C x nOut`
+ */
+export function slice(lat: Lattice, V: Float32Array, C: number, out?: Float32Array, scale = 1): Float32Array {
+  checkValues('slice', V, C, lat.M + 1);
+  const y = pointBuffer('slice', C, lat.nOut, out);
+  sliceRange(lat, lat.outStart, lat.nOut, V, C, scale, y);
+  return y;
+}
+
+/** Adjoint of `splat`: slicing at the input points. Returns planar `C x nIn`. */
+export function splatAdjoint(lat: Lattice, V: Float32Array, C: number, out?: Float32Array): Float32Array {
+  checkValues('splatAdjoint', V, C, lat.M + 1);
+  const x = pointBuffer('splatAdjoint', C, lat.nIn, out);
+  sliceRange(lat, 0, lat.nIn, V, C, 1, x);
+  return x;
+}
+
+/** Adjoint of `slice` (scale 1): splatting from the output points. `y` is planar `C x nOut`. */
+export function sliceAdjoint(lat: Lattice, y: Float32Array, C: number, out?: Float32Array): Float32Array {
+  checkValues('sliceAdjoint', y, C, lat.nOut);
+  const V = vertexBuffer('sliceAdjoint', lat, C, out);
+  splatRange(lat, lat.outStart, lat.nOut, y, C, V);
+  return V;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blurs
+// ---------------------------------------------------------------------------------------------
+
+/** d+1 passes new = old + 0.5 (next + prev) along each direction, in the given order. */
+function gaussianPasses(lat: Lattice, V: Float32Array, C: number, reverse: boolean, out: Float32Array | undefined): Float32Array {
+  const { d, M } = lat;
+  const len = (M + 1) * C;
+  if (out === V) throw new RangeError('blurGaussian: out must not alias the input');
+  const steps = latticeSteps(lat);
+  const result = vertexBuffer('blurGaussian', lat, C, out);
+  const scratch = new Float32Array(len);
+  const P = d + 1;
+  // Ping-pong so that the last pass lands in `result`; pass 0 reads V with slot 0 forced to 0.
+  let src = V;
+  for (let p = 0; p < P; p++) {
+    const j = reverse ? d - p : p;
+    const dst = (P - 1 - p) % 2 === 0 ? result : scratch;
+    for (let c = 0; c < C; c++) dst[c] = 0;
+    const zeroSlot0 = p === 0;
+    const sb = j * M * 2;
+    for (let v = 1; v <= M; v++) {
+      let a = steps[sb + (v - 1) * 2];
+      let b = steps[sb + (v - 1) * 2 + 1];
+      const o = v * C;
+      if (zeroSlot0 && (a === 0 || b === 0)) {
+        // Only the caller's V may carry a non-zero slot 0; read absent neighbours as zero.
+        for (let c = 0; c < C; c++) dst[o + c] = src[o + c] + 0.5 * ((a ? src[a * C + c] : 0) + (b ? src[b * C + c] : 0));
+        continue;
+      }
+      a *= C;
+      b *= C;
+      for (let c = 0; c < C; c++) dst[o + c] = src[o + c] + 0.5 * (src[a + c] + src[b + c]);
+    }
+    src = dst;
+  }
+  return result;
+}
+
+/**
+ * Gaussian lattice blur: d+1 passes with weights [0.5, 1, 0.5] along directions 0..d (as in
+ * DenseCRF and Caffe's GaussPermutohedral). `V` and the result are `(M+1) x C`.
+ */
+export function blurGaussian(lat: Lattice, V: Float32Array, C: number, out?: Float32Array): Float32Array {
+  checkValues('blurGaussian', V, C, lat.M + 1);
+  return gaussianPasses(lat, V, C, false, out);
+}
+
+/** Adjoint of `blurGaussian`: each pass is symmetric, so the same passes in reverse order. */
+export function blurGaussianAdjoint(lat: Lattice, V: Float32Array, C: number, out?: Float32Array): Float32Array {
+  checkValues('blurGaussianAdjoint', V, C, lat.M + 1);
+  return gaussianPasses(lat, V, C, true, out);
+}
+
+function checkWeights(name: string, lat: Lattice, W: Float32Array, C: number, O: number, n: number): number {
+  checkNeighborhood(n, lat.d);
+  if (!Number.isInteger(O) || O < 1) throw new RangeError(`${name}: output channel count must be a positive integer, got ${O}`);
+  const F = filterSize(n, lat.d);
+  if (W.length < O * C * F) throw new RangeError(`${name}: weights have ${W.length} entries, need O*C*F = ${O}*${C}*${F}`);
+  return F;
+}
+
+/** W (O x C x F) re-laid as (F x O x C) so the per-tap inner loops run over contiguous memory. */
+function weightsByTap(W: Float32Array, O: number, C: number, F: number): Float32Array {
+  const Wt = new Float32Array(F * O * C);
+  for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let t = 0; t < F; t++) Wt[(t * O + o) * C + c] = W[(o * C + c) * F + t];
+  return Wt;
+}
+
+/**
+ * Learned lattice filter (§2.2): B[v][o] = sum_c sum_t W[o][c][t] S[tap_t(v)][c], taps from
+ * `latticeTaps` (absent taps read zero). n = 0 is the per-vertex 1x1 channel mix VPN uses.
+ * @param S vertex values `(M+1) x C`
+ * @param W `O x C x F`
+ * @returns vertex values `(M+1) x O`
+ */
+export function blurLearned(
+  lat: Lattice,
+  S: Float32Array,
+  C: number,
+  W: Float32Array,
+  O: number,
+  neighborhood: number,
+  out?: Float32Array,
+): Float32Array {
+  checkValues('blurLearned', S, C, lat.M + 1);
+  const F = checkWeights('blurLearned', lat, W, C, O, neighborhood);
+  if (out === S) throw new RangeError('blurLearned: out must not alias the input');
+  const M = lat.M;
+  const B = vertexBuffer('blurLearned', lat, O, out);
+  const taps = latticeTaps(lat, neighborhood);
+  const Wt = weightsByTap(W, O, C, F);
+  for (let v = 1; v <= M; v++) {
+    const tb = (v - 1) * F;
+    const ob = v * O;
+    for (let t = 0; t < F; t++) {
+      const s = taps[tb + t];
+      if (s === 0) continue;
+      const sb = s * C;
+      const wb = t * O * C;
+      for (let o = 0; o < O; o++) {
+        let acc = 0;
+        const wo = wb + o * C;
+        for (let c = 0; c < C; c++) acc += Wt[wo + c] * S[sb + c];
+        B[ob + o] += acc;
+      }
+    }
+  }
+  return B;
+}
+
+/**
+ * Adjoint of `blurLearned` with respect to S: Sbar[tap_t(v)][c] += sum_o W[o][c][t] Bbar[v][o].
+ * @param Bbar `(M+1) x O`; @returns `(M+1) x C` (slot 0 zero)
+ */
+export function blurLearnedAdjoint(
+  lat: Lattice,
+  Bbar: Float32Array,
+  C: number,
+  W: Float32Array,
+  O: number,
+  neighborhood: number,
+  out?: Float32Array,
+): Float32Array {
+  checkValues('blurLearnedAdjoint', Bbar, O, lat.M + 1);
+  const F = checkWeights('blurLearnedAdjoint', lat, W, C, O, neighborhood);
+  if (out === Bbar) throw new RangeError('blurLearnedAdjoint: out must not alias the input');
+  const M = lat.M;
+  const Sbar = vertexBuffer('blurLearnedAdjoint', lat, C, out);
+  const taps = latticeTaps(lat, neighborhood);
+  const Wt = weightsByTap(W, O, C, F);
+  for (let v = 1; v <= M; v++) {
+    const tb = (v - 1) * F;
+    const ob = v * O;
+    for (let t = 0; t < F; t++) {
+      const s = taps[tb + t];
+      if (s === 0) continue;
+      const sb = s * C;
+      const wb = t * O * C;
+      for (let o = 0; o < O; o++) {
+        const g = Bbar[ob + o];
+        if (g === 0) continue;
+        const wo = wb + o * C;
+        for (let c = 0; c < C; c++) Sbar[sb + c] += Wt[wo + c] * g;
+      }
+    }
+  }
+  return Sbar;
+}
+
+/**
+ * Gradient of sum(Bbar . blurLearned(S, W)) with respect to W:
+ * dW[o][c][t] = sum_v Bbar[v][o] S[tap_t(v)][c]. Returns `O x C x F`.
+ */
+export function blurLearnedWeightGrad(
+  lat: Lattice,
+  S: Float32Array,
+  Bbar: Float32Array,
+  C: number,
+  O: number,
+  neighborhood: number,
+): Float32Array {
+  checkValues('blurLearnedWeightGrad', S, C, lat.M + 1);
+  checkValues('blurLearnedWeightGrad', Bbar, O, lat.M + 1);
+  checkNeighborhood(neighborhood, lat.d);
+  const F = filterSize(neighborhood, lat.d);
+  const M = lat.M;
+  const taps = latticeTaps(lat, neighborhood);
+  // Accumulate in float64 in (F x O x C) order, then transpose to the public layout.
+  const acc = new Float64Array(F * O * C);
+  for (let v = 1; v <= M; v++) {
+    const tb = (v - 1) * F;
+    const ob = v * O;
+    for (let t = 0; t < F; t++) {
+      const s = taps[tb + t];
+      if (s === 0) continue;
+      const sb = s * C;
+      const ab = t * O * C;
+      for (let o = 0; o < O; o++) {
+        const g = Bbar[ob + o];
+        if (g === 0) continue;
+        const ao = ab + o * C;
+        for (let c = 0; c < C; c++) acc[ao + c] += g * S[sb + c];
+      }
+    }
+  }
+  const dW = new Float32Array(O * C * F);
+  for (let t = 0; t < F; t++) for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) dW[(o * C + c) * F + t] = acc[(t * O + o) * C + c];
+  return dW;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalised filtering (BCL "AFTER") and the DenseCRF Gaussian filter
+// ---------------------------------------------------------------------------------------------
+
+/** What happens between splat and slice. */
+export type LatticeBlur =
+  /** Nothing: splat -> slice (VPN's n = 0 with W = I, i.e. BNN-Identity). */
+  | { kind: 'none' }
+  /** The fixed [0.5, 1, 0.5] Gaussian passes. */
+  | { kind: 'gaussian' }
+  /** A learned filter, W `O x C x F(n, d)`. */
+  | { kind: 'learned'; weights: Float32Array; outChannels: number; neighborhood: number };
+
+function applyBlur(lat: Lattice, S: Float32Array, C: number, blur: LatticeBlur): { B: Float32Array; O: number } {
+  switch (blur.kind) {
+    case 'none':
+      return { B: S, O: C };
+    case 'gaussian':
+      return { B: blurGaussian(lat, S, C), O: C };
+    case 'learned':
+      return { B: blurLearned(lat, S, C, blur.weights, blur.outChannels, blur.neighborhood), O: blur.outChannels };
+  }
+}
+
+/**
+ * AFTER normaliser per output point: 1 / (slice(G * splat(1_inputs)) + 1e-20), with G the blur's
+ * fixed counterpart (none -> identity, gaussian -> the same passes, learned with neighbourhood
+ * n -> `gaussianTaps(d, n)`). Output points that no input reaches get 1e20 (their numerator is 0).
+ * Depends only on the lattice, so compute it once and pass it to `filterAfter` when reusing.
+ */
+export function afterNormaliser(lat: Lattice, blur: LatticeBlur = { kind: 'none' }): Float32Array {
+  const ones = new Float32Array(lat.nIn).fill(1);
+  let S = splat(lat, ones, 1);
+  if (blur.kind === 'gaussian') S = blurGaussian(lat, S, 1);
+  else if (blur.kind === 'learned' && blur.neighborhood > 0) {
+    const n = blur.neighborhood;
+    S = blurLearned(lat, S, 1, gaussianTaps(lat.d, n), 1, n);
+  }
+  const D = slice(lat, S, 1);
+  for (let p = 0; p < D.length; p++) D[p] = 1 / (D[p] + 1e-20);
+  return D;
+}
+
+/**
+ * Normalised bilateral filtering from inputs to outputs (BCL with AFTER normalisation, no bias):
+ * y[o][p] = norm(p) * slice(blur(splat(x)))[o][p].
+ * @param values planar `C x nIn`
+ * @param norm optional precomputed `afterNormaliser(lat, blur)`
+ * @returns planar `O x nOut` (O = C unless the blur is learned)
+ */
+export function filterAfter(
+  lat: Lattice,
+  values: Float32Array,
+  C: number,
+  blur: LatticeBlur = { kind: 'none' },
+  norm?: Float32Array,
+): Float32Array {
+  const nrm = norm ?? afterNormaliser(lat, blur);
+  if (nrm.length < lat.nOut) throw new RangeError(`filterAfter: norm has ${nrm.length} entries, need nOut = ${lat.nOut}`);
+  const S = splat(lat, values, C);
+  const { B, O } = applyBlur(lat, S, C, blur);
+  const y = slice(lat, B, O);
+  const nOut = lat.nOut;
+  for (let o = 0; o < O; o++) {
+    const b = o * nOut;
+    for (let p = 0; p < nOut; p++) y[b + p] *= nrm[p];
+  }
+  return y;
+}
+
+/**
+ * Backward pass of `filterAfter` (features get no gradient, as in the reference):
+ * gradValues = splat^T(blur^T(slice^T(norm * gradOut))); for a learned blur also
+ * gradWeights[o][c][t] = sum_v (slice^T(norm * gradOut))[v][o] S[tap_t(v)][c].
+ * @param values planar `C x nIn` (needed only for the weight gradient)
+ * @param gradOut planar `O x nOut`
+ */
+export function filterAfterBackward(
+  lat: Lattice,
+  values: Float32Array,
+  gradOut: Float32Array,
+  C: number,
+  blur: LatticeBlur = { kind: 'none' },
+  norm?: Float32Array,
+): { gradValues: Float32Array; gradWeights?: Float32Array } {
+  const nrm = norm ?? afterNormaliser(lat, blur);
+  const O = blur.kind === 'learned' ? blur.outChannels : C;
+  checkValues('filterAfterBackward', gradOut, O, lat.nOut);
+  const nOut = lat.nOut;
+  const g = new Float32Array(O * nOut);
+  for (let o = 0; o < O; o++) {
+    const b = o * nOut;
+    for (let p = 0; p < nOut; p++) g[b + p] = gradOut[b + p] * nrm[p];
+  }
+  const Bbar = sliceAdjoint(lat, g, O);
+  let Sbar: Float32Array;
+  let gradWeights: Float32Array | undefined;
+  if (blur.kind === 'none') Sbar = Bbar;
+  else if (blur.kind === 'gaussian') Sbar = blurGaussianAdjoint(lat, Bbar, C);
+  else {
+    Sbar = blurLearnedAdjoint(lat, Bbar, C, blur.weights, O, blur.neighborhood);
+    gradWeights = blurLearnedWeightGrad(lat, splat(lat, values, C), Bbar, C, O, blur.neighborhood);
+  }
+  const gradValues = splatAdjoint(lat, Sbar, C);
+  return gradWeights ? { gradValues, gradWeights } : { gradValues };
+}
+
+/** DenseCRF's slice factor alpha = 1 / (1 + 2^-d) (§2.4). */
+export function denseCrfAlpha(d: number): number {
+  return 1 / (1 + 2 ** -d);
+}
+
+/**
+ * Un-normalised Gaussian lattice filter: scale * slice(blurGaussian(splat(x))), with
+ * scale = alpha = 1/(1 + 2^-d) when `alpha` is 'densecrf' (pydensecrf's `seqCompute`) and 1 for
+ * 'none' (Caffe's GaussPermutohedral). alpha cancels under any normalisation.
+ * @param values planar `C x nIn`; @returns planar `C x nOut`
+ */
+export function gaussianFilter(
+  lat: Lattice,
+  values: Float32Array,
+  C: number,
+  opts: { alpha?: 'densecrf' | 'none'; out?: Float32Array } = {},
+): Float32Array {
+  const scale = opts.alpha === 'densecrf' ? denseCrfAlpha(lat.d) : 1;
+  const S = splat(lat, values, C);
+  const B = blurGaussian(lat, S, C);
+  return slice(lat, B, C, opts.out, scale);
+}
+
+/**
+ * Builds a lattice over inputs and outputs and applies the AFTER-normalised filter: what VPN's
+ * BNN-Identity and colour propagation do (blur 'none', i.e. n = 0 and W = I, by default).
+ * @param inFeatures channel-major `d x nIn`, scaled; @param outFeatures `d x nOut` or null (= inputs)
+ * @param values planar `C x nIn`; @returns planar `O x nOut`
+ */
+export function bilateralFilter(
+  inFeatures: Float32Array,
+  nIn: number,
+  outFeatures: Float32Array | null,
+  nOut: number,
+  d: number,
+  values: Float32Array,
+  C: number,
+  opts: { blur?: LatticeBlur } = {},
+): Float32Array {
+  const lat = buildLattice(inFeatures, nIn, outFeatures, nOut, d);
+  return filterAfter(lat, values, C, opts.blur ?? { kind: 'none' });
+}
