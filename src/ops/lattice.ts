@@ -49,6 +49,8 @@ interface LatticeCache {
   steps?: Int32Array;
   /** Tap tables per neighbourhood size n: `M x F` slots of the Caffe walk (tap 0 = the vertex). */
   taps: Map<number, Int32Array>;
+  /** Lookup table of the final vertex set by key (see `hashKeys`), for `matchVertices`. */
+  table?: Int32Array;
 }
 
 /** Keys must stay well inside int32; elevated coordinates beyond this are rejected as input errors. */
@@ -311,6 +313,48 @@ export function buildLattice(inFeatures: Float32Array, nIn: number, outFeatures:
     keys: keysOut,
     cache: { taps: new Map() },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vertices shared between lattices
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * For each vertex of `target`, the slot (id + 1) of the vertex with the same key in `source`, or 0
+ * (the zero slot) when `source` has no such vertex. Vertex identity is the key alone, so splatting
+ * into `source` and reading through this map equals splatting into one lattice built over both
+ * point sets: this is what lets a video engine splat every frame once and slice any later frame
+ * from the cached splats of its guides instead of rebuilding a lattice over all of them.
+ * @returns `Int32Array (target.M)`
+ */
+export function matchVertices(target: Lattice, source: Lattice): Int32Array {
+  if (target.d !== source.d) throw new RangeError(`matchVertices: dimensions differ (${target.d} vs ${source.d})`);
+  const d = source.d;
+  if (!source.cache.table) source.cache.table = hashKeys(source.keys, source.M, d, nextPow2(Math.max(16, 2 * source.M)));
+  const table = source.cache.table;
+  const mask = table.length - 1;
+  const sk = source.keys;
+  const tk = target.keys;
+  const out = new Int32Array(target.M);
+  for (let v = 0; v < target.M; v++) {
+    const tb = v * d;
+    let h = 0;
+    for (let i = 0; i < d; i++) h = Math.imul(h + tk[tb + i], 1664525);
+    let slot = finishHash(h) & mask;
+    for (;;) {
+      const id = table[slot];
+      if (id < 0) break;
+      const sb = id * d;
+      let i = 0;
+      while (i < d && sk[sb + i] === tk[tb + i]) i++;
+      if (i === d) {
+        out[v] = id + 1;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

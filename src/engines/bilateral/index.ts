@@ -15,7 +15,7 @@
  * nothing outlives the session's references.
  */
 import { Rng } from '../../synth/rng.js';
-import { bilateralFilter } from '../../ops/lattice.js';
+import { type Lattice, bilateralFilter, buildLattice, matchVertices, slice, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
 import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
 import type { RgbFrame } from '../../video/types.js';
@@ -53,6 +53,20 @@ interface SuperpixelData {
   count: number;
   /** 6 x count: Y, Cb, Cr, x, y, t (raw units). */
   features: Float32Array;
+}
+
+/** A frame's lattice points for one role, with both scale sets' lattices and splats of ones. */
+interface FramePoints {
+  t: number;
+  count: number;
+  /** Superpixel variant: the superpixels the points are. */
+  sp: SuperpixelData | undefined;
+  /** Pixel variant: the pixel index of each point. */
+  index: Int32Array | undefined;
+  latA: Lattice;
+  latB: Lattice;
+  onesA: Float32Array;
+  onesB: Float32Array;
 }
 
 const REFERENCE_AREA = 854 * 480;
@@ -115,64 +129,96 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     return u;
   };
 
-  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], task: Task): PropertyMap => {
+  /** Points of a frame as a guide (superpixels, or every `stride`-th pixel) with their lattices. */
+  const guideLatticeCache = new WeakMap<Uint8Array, FramePoints>();
+  /** Points of a frame as a target (superpixels, or every pixel). Same object as the guide's for superpixels. */
+  const targetLatticeCache = new WeakMap<Uint8Array, FramePoints>();
+  /** Per guide map: its splat onto the guide's two lattices (C channels) and the splat of ones. */
+  const splatCache = new WeakMap<Float32Array, { SA: Float32Array; SB: Float32Array }>();
+
+  const framePoints = (frame: RgbFrame, t: number, role: 'guide' | 'target'): FramePoints => {
+    const cache = role === 'guide' || variant === 'superpixel' ? guideLatticeCache : targetLatticeCache;
+    const hit = cache.get(frame.data);
+    if (hit && hit.t === t) return hit;
+    let features: Float32Array;
+    let count: number;
+    let sp: SuperpixelData | undefined;
+    let index: Int32Array | undefined;
+    if (variant === 'superpixel') {
+      sp = superpixelsOf(frame, t);
+      features = sp.features;
+      count = sp.count;
+    } else {
+      const px = pixelFeatures(frame, t, role === 'guide' ? stride : 1);
+      features = px.features;
+      count = px.count;
+      index = px.index;
+    }
+    const latA = buildLattice(scaleFeatures(features, count, scalesA), count, null, count, 6);
+    const latB = buildLattice(scaleFeatures(features, count, scalesB), count, null, count, 6);
+    const ones = new Float32Array(count).fill(1);
+    const points: FramePoints = { t, count, sp, index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
+    cache.set(frame.data, points);
+    return points;
+  };
+
+  const splatsOf = (g: Guide, pts: FramePoints): { SA: Float32Array; SB: Float32Array } => {
+    const hit = splatCache.get(g.property.data);
+    if (hit) return hit;
+    const C = g.property.channels;
+    let values: Float32Array;
+    if (pts.sp) values = unaryOf(g, pts.sp);
+    else {
+      const n = g.property.width * g.property.height;
+      const idx = pts.index as Int32Array;
+      values = new Float32Array(C * pts.count);
+      for (let c = 0; c < C; c++) for (let k = 0; k < pts.count; k++) values[c * pts.count + k] = g.property.data[c * n + idx[k]];
+    }
+    const out = { SA: splat(pts.latA, values, C), SB: splat(pts.latB, values, C) };
+    splatCache.set(g.property.data, out);
+    return out;
+  };
+
+  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
     const C = guides[0].property.channels;
     const { width, height } = target.frame;
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 9);
-    // Inputs: superpixels (or sampled pixels) of each guide, with their unaries.
-    let nIn = 0;
-    const parts: Array<{ features: Float32Array; values: Float32Array; count: number; weight: number }> = [];
-    for (let age = 0; age < used.length; age++) {
-      const g = used[age];
-      if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
-      if (variant === 'superpixel') {
-        const sp = superpixelsOf(g.frame, g.index);
-        parts.push({ features: sp.features, values: unaryOf(g, sp), count: sp.count, weight: decay ** age });
-        nIn += sp.count;
-      } else {
-        const { features, values, count } = sampledPixels(g, stride);
-        parts.push({ features, values, count, weight: decay ** age });
-        nIn += count;
-      }
-    }
-    let outFeatures: Float32Array;
-    let nOut: number;
-    let sp: SuperpixelData | undefined;
-    if (variant === 'superpixel') {
-      sp = superpixelsOf(target.frame, target.index);
-      outFeatures = sp.features;
-      nOut = sp.count;
-    } else {
-      outFeatures = pixelFeatures(target.frame, target.index, 1).features;
-      nOut = n;
-    }
-    const inA = new Float32Array(6 * nIn);
-    const inB = new Float32Array(6 * nIn);
-    const decayed = new Float32Array(C * nIn);
-    const undecayed = new Float32Array(C * nIn);
-    let off = 0;
-    for (const p of parts) {
-      for (let j = 0; j < 6; j++) {
-        for (let k = 0; k < p.count; k++) {
-          const f = p.features[j * p.count + k];
-          inA[j * nIn + off + k] = f * scalesA[j];
-          inB[j * nIn + off + k] = f * scalesB[j];
+    const tgt = framePoints(target.frame, target.index, 'target');
+    // Accumulate the guides' cached splats on the target's vertices (matched by key): the same sums
+    // as one lattice built over all guide points and the target points (ANCHORS §2.1, §3.2).
+    const acc = (lat: Lattice, pick: (gp: FramePoints) => Lattice, splats: (s: { SA: Float32Array; SB: Float32Array }) => Float32Array, ones: (gp: FramePoints) => Float32Array, decayed: boolean) => {
+      const V = new Float32Array((lat.M + 1) * C);
+      const D = new Float32Array(lat.M + 1);
+      for (let age = 0; age < used.length; age++) {
+        const g = used[age];
+        if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
+        const gp = framePoints(g.frame, g.index, 'guide');
+        const S = splats(splatsOf(g, gp));
+        const N = ones(gp);
+        const w = decayed ? decay ** age : 1;
+        const map = matchVertices(lat, pick(gp));
+        for (let v = 0; v < lat.M; v++) {
+          const src = map[v];
+          if (src === 0) continue;
+          const o = (v + 1) * C;
+          const so = src * C;
+          for (let c = 0; c < C; c++) V[o + c] += w * S[so + c];
+          D[v + 1] += N[src];
         }
       }
-      for (let c = 0; c < C; c++) {
-        for (let k = 0; k < p.count; k++) {
-          const v = p.values[c * p.count + k];
-          decayed[c * nIn + off + k] = v * p.weight;
-          undecayed[c * nIn + off + k] = v;
-        }
+      const num = slice(lat, V, C);
+      const den = slice(lat, D, 1);
+      for (let k = 0; k < tgt.count; k++) {
+        const inv = 1 / (den[k] + 1e-20);
+        for (let c = 0; c < C; c++) num[c * tgt.count + k] *= inv;
       }
-      off += p.count;
-    }
-    const outA = scaleFeatures(outFeatures, nOut, scalesA);
-    const outB = scaleFeatures(outFeatures, nOut, scalesB);
-    const a = bilateralFilter(inA, nIn, outA, nOut, 6, decayed, C);
-    const b = bilateralFilter(inB, nIn, outB, nOut, 6, undecayed, C);
+      return num;
+    };
+    // Λa sees decayed unaries, Λb undecayed (VPN's deploy net feeds `unary` to the second BCL).
+    const a = acc(tgt.latA, (gp) => gp.latA, (s) => s.SA, (gp) => gp.onesA, true);
+    const b = acc(tgt.latB, (gp) => gp.latB, (s) => s.SB, (gp) => gp.onesB, false);
+    const nOut = tgt.count;
     // 0.5/0.5 channel average, ReLU, normalise (VPN's "normalize" layer: divide by sum + 1e-12).
     const probs = new Float32Array(C * nOut);
     const support = new Float32Array(nOut);
@@ -189,8 +235,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       // Λb's undecayed average sums to 1 wherever some input reached the point, 0 where none did.
       support[k] = Math.min(1, Math.max(0, sb));
     }
-    void task;
-    if (sp) return { width, height, channels: C, data: smear(sp.labels, probs, C, n), confidence: smear(sp.labels, support, 1, n) };
+    if (tgt.sp) return { width, height, channels: C, data: smear(tgt.sp.labels, probs, C, n), confidence: smear(tgt.sp.labels, support, 1, n) };
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
@@ -254,7 +299,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     guides: { previous: Math.max(options.previousFrames ?? 9, 3) },
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
-      return ctx.task === 'color' ? predictColor(target, guides) : predictProbabilities(target, guides, ctx.task);
+      return ctx.task === 'color' ? predictColor(target, guides) : predictProbabilities(target, guides);
     },
   };
 }
@@ -312,13 +357,4 @@ function pixelFeatures(frame: RgbFrame, t: number, stride: number): { features: 
     }
   }
   return { features, count, index };
-}
-
-function sampledPixels(g: Guide, stride: number): { features: Float32Array; values: Float32Array; count: number } {
-  const { features, count, index } = pixelFeatures(g.frame, g.index, stride);
-  const C = g.property.channels;
-  const n = g.property.width * g.property.height;
-  const values = new Float32Array(C * count);
-  for (let c = 0; c < C; c++) for (let k = 0; k < count; k++) values[c * count + k] = g.property.data[c * n + index[k]];
-  return { features, values, count };
 }
