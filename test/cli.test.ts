@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { writeLabelPng } from '../src/formats/png.js';
+import { createScene } from '../src/synth/index.js';
+import { RgbFolderSink } from '../src/video/sinks.js';
+import { projectRoot, sharedPath } from './helpers/shared.js';
+
+function vprop(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'test', 'helpers', 'run-cli.ts'), ...args], {
+    cwd: projectRoot,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const davis = sharedPath('davis');
+const damaged = sharedPath('hdr/damaged');
+
+test('vprop eval with ground truth as prediction gives J = F = 1 on the DAVIS data', { skip: davis.skip }, () => {
+  const gt = join(davis.path, 'Annotations', '480p', 'blackswan');
+  const r = vprop('eval', '--task', 'mask', '--pred', gt, '--gt', davis.path, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.equal(res.summary.protocol, 'davis2016');
+  assert.equal(res.entries.length, 1);
+  assert.equal(res.summary.J.mean, 1);
+  assert.equal(res.summary.F.mean, 1);
+  for (const v of res.entries[0].J.perFrame) assert.equal(v, 1);
+});
+
+test('vprop info rejects a damaged EXR with a non-zero exit and a message naming the file', { skip: damaged.skip }, () => {
+  const files = readdirSync(damaged.path).filter((f) => !f.includes('5539187979845632') && !f.includes('5099738956038144'));
+  for (const f of files.slice(0, 5)) {
+    const r = vprop('info', join(damaged.path, f));
+    assert.notEqual(r.code, 0, `${f} was accepted`);
+    assert.match(r.stderr, new RegExp(f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  }
+});
+
+test('vprop info on a missing file exits 1 and says so', () => {
+  const r = vprop('info', '/nonexistent/clip.mp4');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /nonexistent\/clip\.mp4.*does not exist/);
+});
+
+test('vprop demo writes masks, ground truth and an overlay video, and prints the J&F table', () => {
+  const out = mkdtempSync(join(tmpdir(), 'vprop-demo-'));
+  try {
+    const r = vprop('demo', '--out', out, '--frames', '8', '--size', '96x72', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.engine, 'bilateral');
+    assert.ok(res.summary.JF > res.copyBaseline.JF, 'the engine beats the copy floor');
+    assert.equal(readdirSync(join(out, 'masks')).filter((f) => f.endsWith('.png')).length, 8);
+    assert.equal(readdirSync(join(out, 'ground-truth')).filter((f) => f.endsWith('.png')).length, 8);
+    assert.ok(existsSync(join(out, 'overlay.mp4')));
+    const ev = vprop('eval', '--pred', join(out, 'masks'), '--gt', join(out, 'ground-truth'), '--json');
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.ok(Math.abs(JSON.parse(ev.stdout).summary.JF - res.summary.JF) < 1e-9, 'eval of the written PNGs reproduces the demo score');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('vprop propagate on an image folder with a palette key-frame writes one mask per frame', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vprop-prop-'));
+  try {
+    const scene = createScene({ seed: 4, width: 80, height: 60, frames: 10, objects: 2 });
+    const frames = new RgbFolderSink(join(dir, 'frames'));
+    for (let t = 0; t < 10; t++) await frames.write(t, scene.render(t).rgb);
+    await frames.close();
+    await writeLabelPng(join(dir, 'key0.png'), scene.render(0).labels);
+    await writeLabelPng(join(dir, 'key9.png'), scene.render(9).labels);
+    const out = join(dir, 'out');
+    const r = vprop('propagate', join(dir, 'frames'), '--engine', 'bilateral', '--keyframes', `0:${join(dir, 'key0.png')},9:${join(dir, 'key9.png')}`, '--out', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.framesWritten, 10);
+    assert.deepEqual(summary.keyframes, [0, 9]);
+    assert.equal(readdirSync(join(out, 'masks')).length, 10);
+    assert.ok(existsSync(join(out, 'overlay.mp4')));
+    assert.ok(!existsSync(join(out, '.vprop-cache')), 'the resume cache is removed after a complete run');
+    const bad = vprop('propagate', join(dir, 'frames'), '--keyframes', `0:${join(dir, 'missing.png')}`, '--out', out);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /missing\.png/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
