@@ -197,15 +197,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
         const S = splats(splatsOf(g, gp));
         const N = ones(gp);
         const w = decayed ? decay ** age : 1;
-        const map = matchVertices(lat, pick(gp));
-        for (let v = 0; v < lat.M; v++) {
-          const src = map[v];
-          if (src === 0) continue;
-          const o = (v + 1) * C;
-          const so = src * C;
-          for (let c = 0; c < C; c++) V[o + c] += w * S[so + c];
-          D[v + 1] += N[src];
-        }
+        gatherSplats(V, D, matchVertices(lat, pick(gp)), S, N, C, w);
       }
       const num = slice(lat, V, C);
       const den = slice(lat, D, 1);
@@ -302,6 +294,22 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       return ctx.task === 'color' ? predictColor(target, guides) : predictProbabilities(target, guides);
     },
   };
+}
+
+/**
+ * V[v+1][c] += w * S[map[v]][c] and D[v+1] += N[map[v]] for every target vertex v whose key the
+ * guide lattice has (map[v] > 0). Vertex-major `(M+1) x C` buffers, slot 0 unused.
+ */
+function gatherSplats(V: Float32Array, D: Float32Array, map: Int32Array, S: Float32Array, N: Float32Array, C: number, w: number): void {
+  const M = map.length;
+  for (let v = 0; v < M; v++) {
+    const src = map[v];
+    if (src === 0) continue;
+    const o = (v + 1) * C;
+    const so = src * C;
+    for (let c = 0; c < C; c++) V[o + c] += w * S[so + c];
+    D[v + 1] += N[src];
+  }
 }
 
 /** Full-range (JPEG/PIL) luma of an 8-bit RGB pixel, the Y feature of VPN. */
