@@ -127,9 +127,11 @@ export class PropagationSession {
     this.internalHeight = inner.height;
     this.ownsCache = !options.cacheDir;
     this.cacheRoot = options.cacheDir ?? join(tmpdir(), `vprop-session-${randomBytes(6).toString('hex')}`);
-    this.store = new FrameStore(join(this.cacheRoot, 'results'), options.memoryFrames ?? 16);
-    this.forwardStore = new FrameStore(join(this.cacheRoot, 'forward'), options.memoryFrames ?? 16);
-    this.backwardStore = new FrameStore(join(this.cacheRoot, 'backward'), options.memoryFrames ?? 16);
+    // A private cache only has to bound memory (write on eviction); a given one must survive a crash.
+    const mem = options.memoryFrames ?? 16;
+    this.store = new FrameStore(join(this.cacheRoot, 'results'), mem, !this.ownsCache);
+    this.forwardStore = new FrameStore(join(this.cacheRoot, 'forward'), mem, !this.ownsCache);
+    this.backwardStore = new FrameStore(join(this.cacheRoot, 'backward'), mem, !this.ownsCache);
     if (this.task === 'color') this.channels = 2;
     if (this.task === 'hdr') this.channels = 3;
   }

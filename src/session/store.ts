@@ -19,9 +19,14 @@ interface Entry {
 export class FrameStore {
   private readonly memory = new Map<number, Entry>();
 
+  /**
+   * @param writeThrough write every map to disk as it is stored (what resuming an interrupted run
+   *   needs); otherwise a map reaches disk only when it is evicted from memory.
+   */
   constructor(
     private readonly dir: string | undefined,
     private readonly memoryFrames = 16,
+    private readonly writeThrough = true,
   ) {
     if (dir) mkdirSync(dir, { recursive: true });
   }
@@ -41,10 +46,12 @@ export class FrameStore {
   set(index: number, signature: string, map: PropertyMap): void {
     this.memory.delete(index);
     this.memory.set(index, { signature, map });
-    if (this.dir) this.writeFile(index, signature, map);
+    if (this.dir && this.writeThrough) this.writeFile(index, signature, map);
     while (this.memory.size > this.memoryFrames) {
       const oldest = this.memory.keys().next().value as number;
+      const entry = this.memory.get(oldest) as Entry;
       this.memory.delete(oldest);
+      if (this.dir && !this.writeThrough) this.writeFile(oldest, entry.signature, entry.map);
     }
   }
 
