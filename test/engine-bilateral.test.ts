@@ -94,3 +94,18 @@ test('colour sampling is deterministic for a seed', async () => {
   const res2 = await run(createBilateralEngine({ colorSamples: 5000, seed: 3 }), 'color', sceneFrameSource(scene), { color: scene.render(0).rgb });
   assert.deepEqual(res1[4].property.data, res2[4].property.data);
 });
+
+test('bilateral HDR: log radiance propagated along the LDR video beats copying the key-frame', async () => {
+  const { logRadianceRmse } = await import('../src/metrics/hdr.js');
+  const hdr = createScene({ seed: 12, width: 120, height: 90, frames: 10, objects: 2, hdr: true });
+  const score = async (engine: Engine) => {
+    const k = hdr.render(0);
+    const res = await run(engine, 'hdr', sceneFrameSource(hdr), { radiance: { width: 120, height: 90, data: k.radiance! } });
+    let s = 0;
+    for (let t = 1; t < 10; t++) s += logRadianceRmse(res[t].radiance!.data, hdr.render(t).radiance!);
+    return s / 9;
+  };
+  const copy = await score(createCopyEngine());
+  const bil = await score(createBilateralEngine({ colorSamples: 20000 }));
+  assert.ok(bil < copy * 0.9, `bilateral log-radiance RMSE ${bil} vs copy ${copy}`);
+});

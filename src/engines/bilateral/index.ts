@@ -9,6 +9,7 @@
  *   averaged, ReLU'd and normalised per point. Points are SLIC superpixels (VPN) or subsampled pixels.
  * - color: features (Y, x, y, t) × (0.2, 0.04, 0.04, 0.04); 3 previous frames; inputs randomly
  *   subsampled to 300,000 points (seeded: VPN's run-to-run variation made repeatable).
+ * - hdr: the colour configuration applied to the 3 log-radiance channels, guided by the LDR frames.
  *
  * Per-frame caches (superpixels, features, unaries) are keyed by the frame/map objects the session
  * passes (WeakMaps), so a frame segmented as a target is not segmented again as a guide, and
@@ -231,7 +232,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
-  const predictColor = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
+  /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
+  const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
     const { width, height } = target.frame;
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 3);
@@ -249,8 +251,9 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     }
     const starts = [0];
     for (const g of used) starts.push(starts[starts.length - 1] + g.property.width * g.property.height);
+    const C = used[0].property.channels;
     const inF = new Float32Array(4 * nIn);
-    const values = new Float32Array(2 * nIn);
+    const values = new Float32Array(C * nIn);
     for (let i = 0; i < nIn; i++) {
       const p = pick[i];
       let gi = 0;
@@ -266,8 +269,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       inF[nIn + i] = (q % gw) * colorScales[1];
       inF[2 * nIn + i] = Math.floor(q / gw) * colorScales[2];
       inF[3 * nIn + i] = g.index * colorScales[3];
-      values[i] = g.property.data[q];
-      values[nIn + i] = g.property.data[gn + q];
+      for (let c = 0; c < C; c++) values[c * nIn + i] = g.property.data[c * gn + q];
     }
     const outF = new Float32Array(4 * n);
     for (let q = 0; q < n; q++) {
@@ -277,21 +279,21 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       outF[2 * n + q] = Math.floor(q / width) * colorScales[2];
       outF[3 * n + q] = target.index * colorScales[3];
     }
-    const ab = bilateralFilter(inF, nIn, outF, n, 4, values, 2);
+    const out = bilateralFilter(inF, nIn, outF, n, 4, values, C);
     // Support: the normalised average of ones is 1 where any input reached the pixel, else 0.
     const ones = new Float32Array(nIn).fill(1);
     const support = bilateralFilter(inF, nIn, outF, n, 4, ones, 1);
     for (let i = 0; i < n; i++) support[i] = Math.min(1, support[i]);
-    return { width, height, channels: 2, data: ab, confidence: support };
+    return { width, height, channels: C, data: out, confidence: support };
   };
 
   return {
     name: 'bilateral',
-    tasks: ['mask', 'labels', 'color'],
+    tasks: ['mask', 'labels', 'color', 'hdr'],
     guides: { previous: Math.max(options.previousFrames ?? 9, 3) },
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
-      return ctx.task === 'color' ? predictColor(target, guides) : predictProbabilities(target, guides);
+      return ctx.task === 'color' || ctx.task === 'hdr' ? predictValues(target, guides) : predictProbabilities(target, guides);
     },
   };
 }
