@@ -107,7 +107,7 @@ execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=854x4
 // 4. palette PNG write
 try {
   const d = await openDavis(davisRoot, 'bmx-trees');
-  const masks = [];
+  const masks: import('../src/video/types.js').LabelImage[] = [];
   for (const i of d.annotations.indices.slice(0, 40)) masks.push(await d.annotations.read(i));
   const ours = await timeIt(async () => {
     for (const m of masks) encodePalettePng(m);
