@@ -7,16 +7,16 @@
  * - mask / labels: features (Y, Cb, Cr, x, y, t) with the two scale sets Λa and Λb; Λa sees the
  *   unaries decayed by 0.5^age, Λb the undecayed ones (as VPN's deploy net feeds them); the two are
  *   averaged, ReLU'd and normalised per point. Points are SLIC superpixels (VPN) or subsampled pixels.
- * - color: features (Y, x, y, t) × (0.2, 0.04, 0.04, 0.04); 3 previous frames; inputs randomly
- *   subsampled to 300,000 points (seeded: VPN's run-to-run variation made repeatable).
+ * - color: features (Y, x, y, t) × (0.2, 0.04, 0.04, 0.04); 3 previous frames; 300,000 input points
+ *   sampled at random (100,000 per input frame, seeded: VPN's run-to-run variation made repeatable).
  * - hdr: the colour configuration applied to the 3 log-radiance channels, guided by the LDR frames.
  *
  * Per-frame caches (superpixels, features, unaries) are keyed by the frame/map objects the session
  * passes (WeakMaps), so a frame segmented as a target is not segmented again as a guide, and
  * nothing outlives the session's references.
  */
-import { Rng } from '../../synth/rng.js';
-import { type Lattice, bilateralFilter, buildLattice, matchVertices, slice, splat } from '../../ops/lattice.js';
+import { Rng } from '../../util/rng.js';
+import { type Lattice, buildLattice, matchVertices, slice, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
 import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
 import type { RgbFrame } from '../../video/types.js';
@@ -43,7 +43,7 @@ export interface BilateralOptions {
   /** Pixel variant: take every `pixelStride`-th pixel of each guide row and column. Default 4. */
   readonly pixelStride?: number;
   readonly colorScales?: readonly number[];
-  /** Colour: input points sampled per target frame. Default 300,000 (VPN). */
+  /** Colour/HDR: input points per target frame, drawn evenly from the input frames. Default 300,000 (VPN). */
   readonly colorSamples?: number;
   /** Seed of the colour input sampling. Default 0. */
   readonly seed?: number;
@@ -232,58 +232,71 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
+  /** Value tasks: each guide frame's sampled pixels and their (Y, x, y, t) lattice, built once. */
+  const valueGuideCache = new WeakMap<Uint8Array, { t: number; lat: Lattice; index: Int32Array; ones: Float32Array }>();
+  const valueTargetCache = new WeakMap<Uint8Array, { t: number; lat: Lattice }>();
+  const valueSplatCache = new WeakMap<Float32Array, Float32Array>();
+
+  const valueFeatures = (frame: RgbFrame, t: number, index: Int32Array | undefined): Float32Array => {
+    const count = index ? index.length : frame.width * frame.height;
+    const f = new Float32Array(4 * count);
+    const d = frame.data;
+    for (let k = 0; k < count; k++) {
+      const q = index ? index[k] : k;
+      f[k] = luma(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
+      f[count + k] = (q % frame.width) * colorScales[1];
+      f[2 * count + k] = Math.floor(q / frame.width) * colorScales[2];
+      f[3 * count + k] = t * colorScales[3];
+    }
+    return f;
+  };
+
   /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
   const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
     const { width, height } = target.frame;
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 3);
-    const total = used.reduce((s, g) => s + g.property.width * g.property.height, 0);
-    const nIn = Math.min(total, colorSamples);
-    // Sample without replacement: a partial Fisher-Yates over all guide pixels, seeded per target.
-    const rng = new Rng((seed * 0x9e3779b1) ^ (target.index + 1));
-    const pick = new Int32Array(total);
-    for (let i = 0; i < total; i++) pick[i] = i;
-    for (let i = 0; i < nIn; i++) {
-      const j = i + rng.int(total - i);
-      const tmp = pick[i];
-      pick[i] = pick[j];
-      pick[j] = tmp;
-    }
-    const starts = [0];
-    for (const g of used) starts.push(starts[starts.length - 1] + g.property.width * g.property.height);
     const C = used[0].property.channels;
-    const inF = new Float32Array(4 * nIn);
-    const values = new Float32Array(C * nIn);
-    for (let i = 0; i < nIn; i++) {
-      const p = pick[i];
-      let gi = 0;
-      while (p >= starts[gi + 1]) gi++;
-      const g = used[gi];
-      const q = p - starts[gi];
-      const gw = g.frame.width;
-      const gn = g.property.width * g.property.height;
-      const r = g.frame.data[q * 3];
-      const gg = g.frame.data[q * 3 + 1];
-      const bl = g.frame.data[q * 3 + 2];
-      inF[i] = luma(r, gg, bl) * colorScales[0];
-      inF[nIn + i] = (q % gw) * colorScales[1];
-      inF[2 * nIn + i] = Math.floor(q / gw) * colorScales[2];
-      inF[3 * nIn + i] = g.index * colorScales[3];
-      for (let c = 0; c < C; c++) values[c * nIn + i] = g.property.data[c * gn + q];
+    // VPN samples 300k points from the union of its 3 input frames per target; we draw each frame's
+    // share (300k / 3) once, seeded by frame index, so a frame's lattice and splat serve every target
+    // it guides (stratified, same point density; the sums are then gathered by vertex key).
+    const perFrame = Math.max(1, Math.floor(colorSamples / Math.max(1, options.previousFrames ?? 3)));
+    let tgt = valueTargetCache.get(target.frame.data);
+    if (!tgt || tgt.t !== target.index) {
+      tgt = { t: target.index, lat: buildLattice(valueFeatures(target.frame, target.index, undefined), n, null, n, 4) };
+      valueTargetCache.set(target.frame.data, tgt);
     }
-    const outF = new Float32Array(4 * n);
-    for (let q = 0; q < n; q++) {
-      const d = target.frame.data;
-      outF[q] = luma(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
-      outF[n + q] = (q % width) * colorScales[1];
-      outF[2 * n + q] = Math.floor(q / width) * colorScales[2];
-      outF[3 * n + q] = target.index * colorScales[3];
+    const V = new Float32Array((tgt.lat.M + 1) * C);
+    const D = new Float32Array(tgt.lat.M + 1);
+    for (const g of used) {
+      if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
+      let gp = valueGuideCache.get(g.frame.data);
+      if (!gp || gp.t !== g.index) {
+        const index = samplePixels(g.frame.width * g.frame.height, perFrame, new Rng((seed * 0x9e3779b1) ^ (g.index + 1)));
+        const lat = buildLattice(valueFeatures(g.frame, g.index, index), index.length, null, index.length, 4);
+        gp = { t: g.index, lat, index, ones: splat(lat, new Float32Array(index.length).fill(1), 1) };
+        valueGuideCache.set(g.frame.data, gp);
+      }
+      let S = valueSplatCache.get(g.property.data);
+      if (!S) {
+        const gn = g.property.width * g.property.height;
+        const m = gp.index.length;
+        const values = new Float32Array(C * m);
+        for (let c = 0; c < C; c++) for (let k = 0; k < m; k++) values[c * m + k] = g.property.data[c * gn + gp.index[k]];
+        S = splat(gp.lat, values, C);
+        valueSplatCache.set(g.property.data, S);
+      }
+      gatherSplats(V, D, matchVertices(tgt.lat, gp.lat), S, gp.ones, C, 1);
     }
-    const out = bilateralFilter(inF, nIn, outF, n, 4, values, C);
-    // Support: the normalised average of ones is 1 where any input reached the pixel, else 0.
-    const ones = new Float32Array(nIn).fill(1);
-    const support = bilateralFilter(inF, nIn, outF, n, 4, ones, 1);
-    for (let i = 0; i < n; i++) support[i] = Math.min(1, support[i]);
+    const out = slice(tgt.lat, V, C);
+    const den = slice(tgt.lat, D, 1);
+    const support = new Float32Array(n);
+    for (let k = 0; k < n; k++) {
+      const inv = 1 / (den[k] + 1e-20);
+      for (let c = 0; c < C; c++) out[c * n + k] *= inv;
+      // Soft support: 0 where no input reached the pixel, near 1 where many did.
+      support[k] = 1 - Math.exp(-den[k]);
+    }
     return { width, height, channels: C, data: out, confidence: support };
   };
 
@@ -312,6 +325,20 @@ function gatherSplats(V: Float32Array, D: Float32Array, map: Int32Array, S: Floa
     for (let c = 0; c < C; c++) V[o + c] += w * S[so + c];
     D[v + 1] += N[src];
   }
+}
+
+/** `count` distinct pixel indices out of `n` (partial Fisher-Yates), ascending for cache-friendly reads. */
+function samplePixels(n: number, count: number, rng: Rng): Int32Array {
+  if (count >= n) return Int32Array.from({ length: n }, (_, i) => i);
+  const pick = new Int32Array(n);
+  for (let i = 0; i < n; i++) pick[i] = i;
+  for (let i = 0; i < count; i++) {
+    const j = i + rng.int(n - i);
+    const tmp = pick[i];
+    pick[i] = pick[j];
+    pick[j] = tmp;
+  }
+  return pick.slice(0, count).sort();
 }
 
 /** Full-range (JPEG/PIL) luma of an 8-bit RGB pixel, the Y feature of VPN. */
