@@ -1,7 +1,18 @@
 import { formatDavisTable } from '../metrics/davis.js';
 import { computeFlow } from '../ops/flow.js';
-import { evaluateColor, evaluateHdr, evaluateLabels, evaluateMasks, listSequences } from '../tasks/evaluate.js';
+import {
+  type ColorEvaluation,
+  type HdrEvaluation,
+  type LabelsEvaluation,
+  type MaskEvaluation,
+  evaluateColor,
+  evaluateHdr,
+  evaluateLabels,
+  evaluateMasks,
+  listSequences,
+} from '../tasks/evaluate.js';
 import { decodeImageRgb } from '../video/folder.js';
+import { createProgressBar } from './progress.js';
 import { formatTable } from './table.js';
 
 interface EvalOptions {
@@ -18,44 +29,51 @@ interface EvalOptions {
 /** `vprop eval`: DAVIS-style tables on the terminal, or the full results as JSON. */
 export async function runEval(o: EvalOptions): Promise<number> {
   const maxFrames = o.maxFrames ? Number.parseInt(o.maxFrames, 10) : undefined;
-  const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-  switch (o.task) {
-    case 'mask': {
-      const r = await evaluateMasks(o.pred, o.gt, { protocol: o.protocol });
-      if (o.json) out(JSON.stringify(r, null, 2));
-      else out(formatDavisTable(r.summary, r.entries));
-      return 0;
-    }
-    case 'color': {
-      const r = await evaluateColor(o.pred, o.gt, { maxFrames });
-      if (o.json) out(JSON.stringify(r, null, 2));
-      else {
-        const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.frames.length, s.meanPsnr, s.meanL1]);
-        rows.push(['Average', '', r.meanPsnr, r.meanL1]);
-        out(formatTable(['Sequence', 'Frames', 'PSNR (dB)', 'L1'], rows, 2));
+  const bar = createProgressBar('eval', !o.json);
+  const onProgress = (done: number, total: number) => bar.update(done, total);
+  let result: MaskEvaluation | ColorEvaluation | HdrEvaluation | LabelsEvaluation;
+  try {
+    switch (o.task) {
+      case 'mask':
+        result = await evaluateMasks(o.pred, o.gt, { protocol: o.protocol, onProgress });
+        break;
+      case 'color':
+        result = await evaluateColor(o.pred, o.gt, { maxFrames, onProgress });
+        break;
+      case 'hdr':
+        result = await evaluateHdr(o.pred, o.gt, { maxFrames, onProgress });
+        break;
+      case 'labels': {
+        const flow = o.frames ? await framesFlow(o.frames) : undefined;
+        result = await evaluateLabels(o.pred, o.gt, { classes: o.classes ? Number.parseInt(o.classes, 10) : undefined, flow, onProgress });
+        break;
       }
-      return 0;
+    }
+  } finally {
+    bar.stop();
+  }
+  process.stdout.write(`${o.json ? JSON.stringify(result, null, 2) : formatResult(result)}\n`);
+  return 0;
+}
+
+function formatResult(r: MaskEvaluation | ColorEvaluation | HdrEvaluation | LabelsEvaluation): string {
+  switch (r.task) {
+    case 'mask':
+      return formatDavisTable(r.summary, r.entries);
+    case 'color': {
+      const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.frames.length, s.meanPsnr, s.meanL1]);
+      rows.push(['Average', '', r.meanPsnr, r.meanL1]);
+      return formatTable(['Sequence', 'Frames', 'PSNR (dB)', 'L1'], rows, 2);
     }
     case 'hdr': {
-      const r = await evaluateHdr(o.pred, o.gt, { maxFrames });
-      if (o.json) out(JSON.stringify(r, null, 2));
-      else {
-        const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.frames.length, s.meanLogRmse, s.meanLogLuminancePsnr]);
-        rows.push(['Average', '', r.meanLogRmse, r.meanLogLuminancePsnr]);
-        out(formatTable(['Sequence', 'Frames', 'log-RMSE', 'logL PSNR (dB)'], rows, 3));
-      }
-      return 0;
+      const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.frames.length, s.meanLogRmse, s.meanLogLuminancePsnr]);
+      rows.push(['Average', '', r.meanLogRmse, r.meanLogLuminancePsnr]);
+      return formatTable(['Sequence', 'Frames', 'log-RMSE', 'logL PSNR (dB)'], rows, 3);
     }
     case 'labels': {
-      const flow = o.frames ? await framesFlow(o.frames) : undefined;
-      const r = await evaluateLabels(o.pred, o.gt, { classes: o.classes ? Number.parseInt(o.classes, 10) : undefined, flow });
-      if (o.json) out(JSON.stringify(r, null, 2));
-      else {
-        const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.meanIoU, s.temporalConsistency ?? 'n/a']);
-        rows.push(['Average', r.meanIoU, r.temporalConsistency ?? 'n/a']);
-        out(formatTable(['Sequence', 'mIoU', 'Temporal consistency'], rows, 3));
-      }
-      return 0;
+      const rows: Array<Array<string | number>> = r.sequences.map((s) => [s.name, s.meanIoU, s.temporalConsistency ?? 'n/a']);
+      rows.push(['Average', r.meanIoU, r.temporalConsistency ?? 'n/a']);
+      return formatTable(['Sequence', 'mIoU', 'Temporal consistency'], rows, 3);
     }
   }
 }

@@ -113,7 +113,11 @@ export interface MaskEvaluation {
  * object) when any ground-truth first frame has more than one object id, else 2016 (per sequence,
  * any non-zero pixel is foreground).
  */
-export async function evaluateMasks(predDir: string, gtDir: string, opts: { protocol?: '2016' | '2017' | 'auto'; resolution?: string } = {}): Promise<MaskEvaluation> {
+export async function evaluateMasks(
+  predDir: string,
+  gtDir: string,
+  opts: { protocol?: '2016' | '2017' | 'auto'; resolution?: string; onProgress?: ProgressCallback } = {},
+): Promise<MaskEvaluation> {
   const png = new Set(['.png']);
   const pairs = pairSequences(await listSequences(predDir, png, 'Annotations', opts.resolution), await listSequences(gtDir, png, 'Annotations', opts.resolution), predDir);
   let protocol = opts.protocol ?? 'auto';
@@ -130,6 +134,7 @@ export async function evaluateMasks(predDir: string, gtDir: string, opts: { prot
     }
   }
   const entries: ObjectResult[] = [];
+  const progress = counter(pairs, opts.onProgress);
   for (const s of pairs) {
     const stems = [...s.gt.files.keys()];
     const gts: Uint8Array[] = [];
@@ -146,6 +151,7 @@ export async function evaluateMasks(predDir: string, gtDir: string, opts: { prot
         throw new InputError(gtPath, `mask is ${g.width}x${g.height} but frame 0 of the sequence is ${w}x${h}`);
       }
       gts.push(protocol === '2017' ? voidToZero(g.data) : g.data);
+      progress();
       // The first and last frames are not evaluated, so their predictions may be absent.
       if (i === 0 || i === stems.length - 1) {
         preds.push(undefined);
@@ -191,9 +197,14 @@ export interface ColorEvaluation {
  * sequence, mean over sequences. `maxFrames` limits to the first frames of each GT sequence (the
  * VPN protocol: 25, frame 0 included).
  */
-export async function evaluateColor(predDir: string, gtDir: string, opts: { maxFrames?: number; resolution?: string } = {}): Promise<ColorEvaluation> {
+export async function evaluateColor(
+  predDir: string,
+  gtDir: string,
+  opts: { maxFrames?: number; resolution?: string; onProgress?: ProgressCallback } = {},
+): Promise<ColorEvaluation> {
   const pairs = pairSequences(await listSequences(predDir, IMAGE_EXT, 'JPEGImages', opts.resolution), await listSequences(gtDir, IMAGE_EXT, 'JPEGImages', opts.resolution), predDir);
   const sequences: ColorEvaluation['sequences'] = [];
+  const progress = counter(pairs, opts.onProgress, opts.maxFrames);
   for (const s of pairs) {
     const stems = [...s.gt.files.keys()].slice(0, opts.maxFrames ?? Number.POSITIVE_INFINITY);
     const psnrs: number[] = [];
@@ -204,6 +215,7 @@ export async function evaluateColor(predDir: string, gtDir: string, opts: { maxF
       if (p.width !== g.width || p.height !== g.height) throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${g.width}x${g.height}`);
       const score = sequenceColorScore([p.data], [g.data]);
       psnrs.push(score.psnr[0]);
+      progress();
       let sum = 0;
       for (let i = 0; i < p.data.length; i++) sum += Math.abs(p.data[i] - g.data[i]);
       l1s.push(sum / p.data.length);
@@ -231,9 +243,10 @@ async function readRadiance(path: string): Promise<{ width: number; height: numb
 }
 
 /** HDR evaluation on EXR / Radiance frames: RMSE of log(H + 0.01) and PSNR of log luminance. */
-export async function evaluateHdr(predDir: string, gtDir: string, opts: { maxFrames?: number } = {}): Promise<HdrEvaluation> {
+export async function evaluateHdr(predDir: string, gtDir: string, opts: { maxFrames?: number; onProgress?: ProgressCallback } = {}): Promise<HdrEvaluation> {
   const pairs = pairSequences(await listSequences(predDir, HDR_EXT, 'JPEGImages'), await listSequences(gtDir, HDR_EXT, 'JPEGImages'), predDir);
   const sequences: HdrEvaluation['sequences'] = [];
+  const progress = counter(pairs, opts.onProgress, opts.maxFrames);
   for (const s of pairs) {
     const stems = [...s.gt.files.keys()].slice(0, opts.maxFrames ?? Number.POSITIVE_INFINITY);
     const r: number[] = [];
@@ -244,6 +257,7 @@ export async function evaluateHdr(predDir: string, gtDir: string, opts: { maxFra
       if (a.width !== b.width || a.height !== b.height) throw new InputError(predPath, `prediction is ${a.width}x${a.height} but its ground truth is ${b.width}x${b.height}`);
       r.push(logRadianceRmse(a.data, b.data));
       p.push(logLuminancePsnr(a.data, b.data));
+      progress();
     }
     sequences.push({ name: s.name, frames: stems, logRmse: r, logLuminancePsnr: p, meanLogRmse: mean(r), meanLogLuminancePsnr: mean(p) });
   }
@@ -278,7 +292,7 @@ export interface LabelsEvaluation {
 export async function evaluateLabels(
   predDir: string,
   gtDir: string,
-  opts: { classes?: number; flow?: (sequence: string, frame: number) => Promise<Float32Array | undefined> } = {},
+  opts: { classes?: number; flow?: (sequence: string, frame: number) => Promise<Float32Array | undefined>; onProgress?: ProgressCallback } = {},
 ): Promise<LabelsEvaluation> {
   const png = new Set(['.png']);
   const pairs = pairSequences(await listSequences(predDir, png, 'Annotations'), await listSequences(gtDir, png, 'Annotations'), predDir);
@@ -293,6 +307,7 @@ export async function evaluateLabels(
   }
   const total = new Float64Array(classes * classes);
   const sequences: LabelsEvaluation['sequences'] = [];
+  const progress = counter(pairs, opts.onProgress);
   for (const s of pairs) {
     const conf = new Float64Array(classes * classes);
     let prev: Uint8Array | undefined;
@@ -314,6 +329,7 @@ export async function evaluateLabels(
       }
       prev = p.data;
       i++;
+      progress();
     }
     for (let k = 0; k < conf.length; k++) total[k] += conf[k];
     sequences.push({ name: s.name, meanIoU: meanIoU(conf, classes), temporalConsistency: counted > 0 ? agree / counted : undefined });
@@ -327,6 +343,15 @@ export async function evaluateLabels(
     temporalConsistency: tcs.length ? mean(tcs) : undefined,
     sequences,
   };
+}
+
+/** Called after each frame is scored: (frames done, frames in all). */
+export type ProgressCallback = (done: number, total: number) => void;
+
+function counter(pairs: Array<{ gt: SequenceFiles }>, cb: ProgressCallback | undefined, maxFrames?: number): () => void {
+  const total = pairs.reduce((s, p) => s + Math.min(p.gt.files.size, maxFrames ?? Number.POSITIVE_INFINITY), 0);
+  let done = 0;
+  return () => cb?.(++done, total);
 }
 
 function mean(v: number[]): number {
