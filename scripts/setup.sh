@@ -4,6 +4,10 @@
 # and the TypeScript build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --test: also install what only the test suite uses (OpenEXR reference tools, Blender's CC0 DWAB
+# panoramas); tests that need them skip with a reason when they are absent.
+with_test_deps=0
+[ "${1:-}" = "--test" ] && with_test_deps=1
 
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 apt_updated=0
@@ -23,6 +27,10 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || apt_i
 # fallback, so a machine without them still works). VPROP_SKIP_OPENCV=1 skips it.
 if [ "${VPROP_SKIP_OPENCV:-0}" != 1 ] && ! (command -v pkg-config >/dev/null && pkg-config --exists opencv4); then
   apt_install 0 libopencv-dev pkg-config
+fi
+
+if [ $with_test_deps = 1 ] && ! { command -v exrmaketiled >/dev/null && [ -d /usr/share/blender/datafiles/studiolights/world ]; }; then
+  apt_install 0 openexr blender-data
 fi
 
 # onnxruntime-node's post-install step would download GPU libraries: skip it.
