@@ -21,22 +21,11 @@ import {
   readExrInfo,
   writeExr,
 } from '../src/formats/exr.js';
+import { rng } from './helpers/random.js';
 import { sharedPath } from './helpers/shared.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function bitsOf(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);

@@ -23,18 +23,8 @@ import {
 } from '../src/formats/png.js';
 import type { LabelImage } from '../src/video/types.js';
 import { sharedPath } from './helpers/shared.js';
+import { rng } from './helpers/random.js';
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomLabels(width: number, height: number, maxId: number, seed: number): LabelImage {
   const next = rng(seed);

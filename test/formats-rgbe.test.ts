@@ -7,17 +7,8 @@ import { FloatType } from 'three';
 import { HDRLoader } from 'three/examples/jsm/loaders/HDRLoader.js';
 import { InputError } from '../src/errors.js';
 import { decodeRgbe, encodeRgbe, readRgbe, writeRgbe } from '../src/formats/rgbe.js';
+import { rng } from './helpers/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Radiance spanning 8 decades, with some exact zeros. */
 function randomRadiance(width: number, height: number, seed: number): Float32Array {

@@ -2,17 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputError } from '../src/errors.js';
 import { decodeRle, encodeRle, encodeRleCounts, rleArea, rleCounts, rleFromString, rleToString } from '../src/formats/rle.js';
+import { rng } from './helpers/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Row-major h x w mask with the square [from, to) x [from, to) set. */
 function squareMask(h: number, w: number, from: number, to: number): Uint8Array {

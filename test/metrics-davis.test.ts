@@ -23,6 +23,7 @@ import {
   sequenceStats,
 } from '../src/metrics/davis.js';
 import { sharedPath } from './helpers/shared.js';
+import { rng } from './helpers/random.js';
 
 const W = 854;
 const H = 480;
@@ -40,17 +41,6 @@ const box = (s = 0) => rect(W, H, 100, 299, 200 + s, 499 + s);
 
 const count = (m: Uint8Array) => m.reduce((a, v) => a + (v ? 1 : 0), 0);
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bruteDilate(b: Uint8Array, w: number, h: number, r: number): Uint8Array {
   const offs = diskOffsets(r);

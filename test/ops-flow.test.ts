@@ -14,22 +14,12 @@ import {
 import { loadOpenCv } from '../src/ops/flow-farneback.js';
 import { warpBilinear } from '../src/ops/warp.js';
 import { projectRoot } from './helpers/shared.js';
+import { rng } from './helpers/random.js';
 
 const W = 160;
 const H = 120;
 const MARGIN = 16;
 
-/** Deterministic PRNG (mulberry32) so the texture is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Texture = (y: number, x: number) => [number, number, number];
 
