@@ -5,7 +5,7 @@
  * in the clean mode and in VPN's contrast-stretch mode, beside the grey and copy-chroma baselines.
  * Then key-frames every K frames on all dev sequences (both directions, clean, key-frames excluded).
  *
- *   node --import tsx bench/color-vpn.ts [--engine bilateral] [--keyframes 10,20] [--json out.json]
+ *   node --import tsx bench/color-vpn.ts [--engine bilateral] [--keyframes 10,20] [--keyframes-only] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { createEngine } from '../src/engines/index.js';
@@ -14,7 +14,7 @@ import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { PropagationSession } from '../src/session/session.js';
 import { openDavis } from '../src/video/davis.js';
-import { DEV_SEQUENCES, argValue, davisRoot, greySource, machine, requireShared } from './common.js';
+import { DEV_SEQUENCES, argValue, davisRoot, greySource, hasFlag, machine, requireShared } from './common.js';
 
 requireShared('davis');
 const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
@@ -51,7 +51,7 @@ const results: Record<string, unknown> = { engine: engineName, machine: machine(
 console.log(`# colour, VPN protocol, ${engineName}, ${machine()}, ${new Date().toISOString()}`);
 console.log('sequence          grey   copy0  engine | stretched: copy0  engine');
 const protocolRows: Record<string, Record<string, number>> = {};
-for (const seq of VPN_VAL_IN_DEV) {
+for (const seq of hasFlag('keyframes-only') ? [] : VPN_VAL_IN_DEV) {
   const d = await openDavis(davisRoot, seq);
   const { width, height } = d.frames.info;
   const n = width * height;
@@ -83,7 +83,7 @@ for (const seq of VPN_VAL_IN_DEV) {
   );
 }
 const avg = (k: string) => mean(Object.values(protocolRows).map((r) => r[k]));
-console.log(
+if (!hasFlag('keyframes-only')) console.log(
   `${'mean'.padEnd(16)} ${avg('grey').toFixed(2).padStart(6)} ${avg('copy').toFixed(2).padStart(7)} ${avg('engine').toFixed(2).padStart(7)} |            ${avg('copyStretched').toFixed(2).padStart(6)} ${avg('engineStretched').toFixed(2).padStart(7)}`,
 );
 results.vpnProtocol = protocolRows;
@@ -114,7 +114,7 @@ for (const K of intervals) {
         if (!ycc) ycc = pilRgbToYcbcr(g, n);
         scores.push(psnr(compose(ycc, r.property.data, n, false), g));
       }
-      await session.dispose();
+      await session.dispose(false); // the frames serve the next engine too
       out[name] = mean(scores);
     }
     rows[seq] = { copy: out.copy, engine: out[engineName] };
