@@ -175,7 +175,9 @@ export class PropagationSession {
     const signal = anySignal(this.options.signal, opts.signal);
     const keys = this.keyframeIndices();
     if (keys.length === 0) throw new Error('propagate() needs at least one key-frame: call addKeyframe() first');
-    const last = (this.source.info.frameCount ?? keys[keys.length - 1] + 1) - 1;
+    // A live source without a known length is propagated up to `to` (or its last key-frame).
+    const count = this.source.info.frameCount;
+    const last = count !== undefined ? count - 1 : Math.max(keys[keys.length - 1], opts.to ?? 0);
     const from = Math.max(0, opts.from ?? 0);
     const to = Math.min(last, opts.to ?? last);
     if (from > to) return;
