@@ -52,7 +52,9 @@ for (let t = 10; t < 10 + frames; t++) {
   latTimes.push(t2 - t1);
   sps.push({ count, features: feat });
 }
-console.log(`superpixel variant components: superpixels ${median(spTimes).toFixed(0)} ms, lattice (2 scale sets) ${median(latTimes).toFixed(0)} ms per frame`);
+console.log(
+  `superpixel variant components: superpixels ${median(spTimes).toFixed(0)} ms, lattice (2 scale sets) ${median(latTimes).toFixed(0)} ms per frame`,
+);
 
 // End-to-end per-frame time through the session, each variant.
 for (const variant of ['superpixel', 'pixel'] as const) {
@@ -68,7 +70,9 @@ for (const variant of ['superpixel', 'pixel'] as const) {
   }
   await s.dispose();
   const ms = median(times.slice(2));
-  console.log(`${variant} variant end to end: ${ms.toFixed(0)} ms/frame (${(1000 / ms).toFixed(2)} fps), median over ${times.length - 2} frames`);
+  console.log(
+    `${variant} variant end to end: ${ms.toFixed(0)} ms/frame (${(1000 / ms).toFixed(2)} fps), median over ${times.length - 2} frames`,
+  );
 }
 
 // Peak RSS over a long synthetic video.
@@ -89,5 +93,7 @@ for (const variant of ['superpixel', 'pixel'] as const) {
     }
   }
   await s.dispose();
-  console.log(`long run ${longFrames} frames ${lw}x${lh} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`);
+  console.log(
+    `long run ${longFrames} frames ${lw}x${lh} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`,
+  );
 }

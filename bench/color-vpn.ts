@@ -14,7 +14,7 @@ import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { PropagationSession } from '../src/session/session.js';
 import { openDavis } from '../src/video/davis.js';
-import { DEV_SEQUENCES, argValue, davisRoot, greySource, hasFlag, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, requireShared } from './common.js';
 
 requireShared('davis');
 const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
@@ -83,9 +83,10 @@ for (const seq of hasFlag('keyframes-only') ? [] : VPN_VAL_IN_DEV) {
   );
 }
 const avg = (k: string) => mean(Object.values(protocolRows).map((r) => r[k]));
-if (!hasFlag('keyframes-only')) console.log(
-  `${'mean'.padEnd(16)} ${avg('grey').toFixed(2).padStart(6)} ${avg('copy').toFixed(2).padStart(7)} ${avg('engine').toFixed(2).padStart(7)} |            ${avg('copyStretched').toFixed(2).padStart(6)} ${avg('engineStretched').toFixed(2).padStart(7)}`,
-);
+if (!hasFlag('keyframes-only'))
+  console.log(
+    `${'mean'.padEnd(16)} ${avg('grey').toFixed(2).padStart(6)} ${avg('copy').toFixed(2).padStart(7)} ${avg('engine').toFixed(2).padStart(7)} |            ${avg('copyStretched').toFixed(2).padStart(6)} ${avg('engineStretched').toFixed(2).padStart(7)}`,
+  );
 results.vpnProtocol = protocolRows;
 
 // Key-frames every K frames, all dev sequences, all frames; both directions; clean PSNR on non-key frames.
@@ -120,7 +121,13 @@ for (const K of intervals) {
     rows[seq] = { copy: out.copy, engine: out[engineName] };
     console.log(`${seq.padEnd(16)} ${out.copy.toFixed(2).padStart(6)} ${out[engineName].toFixed(2).padStart(7)}`);
   }
-  console.log(`${'mean'.padEnd(16)} ${mean(Object.values(rows).map((r) => r.copy)).toFixed(2).padStart(6)} ${mean(Object.values(rows).map((r) => r.engine)).toFixed(2).padStart(7)}`);
+  console.log(
+    `${'mean'.padEnd(16)} ${mean(Object.values(rows).map((r) => r.copy))
+      .toFixed(2)
+      .padStart(6)} ${mean(Object.values(rows).map((r) => r.engine))
+      .toFixed(2)
+      .padStart(7)}`,
+  );
   results[`keyframesEvery${K}`] = rows;
 }
 const jsonOut = argValue('json');

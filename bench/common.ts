@@ -10,7 +10,18 @@ export const sharedData = resolve(projectRoot, '..', 'shared', 'data');
 export const davisRoot = join(sharedData, 'davis');
 
 /** DAVIS-2016 dev-10 sequences available in ../shared/data/davis. */
-export const DEV_SEQUENCES = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout', 'cows', 'dog', 'goat', 'kite-surf', 'parkour'];
+export const DEV_SEQUENCES = [
+  'blackswan',
+  'bmx-trees',
+  'breakdance',
+  'camel',
+  'car-roundabout',
+  'cows',
+  'dog',
+  'goat',
+  'kite-surf',
+  'parkour',
+];
 
 export function requireShared(rel: string): string {
   const p = join(sharedData, rel);

@@ -7,12 +7,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createEngine } from '../src/engines/index.js';
-import { type ObjectResult, aggregate2016, evaluateSequence2016 } from '../src/metrics/davis.js';
+import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { PropagationSession } from '../src/session/session.js';
-import { refineWithCrf } from '../src/tasks/refine.js';
 import { probabilitiesToLabels } from '../src/tasks/maps.js';
+import { refineWithCrf } from '../src/tasks/refine.js';
 import { openDavis } from '../src/video/davis.js';
-import { DEV_SEQUENCES, argValue, davisRoot, hasFlag, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, requireShared } from './common.js';
 
 requireShared('davis');
 const engineName = argValue('engine', 'bilateral') as string;
@@ -23,7 +23,9 @@ const engineOptions: Record<string, unknown> = variant ? { variant } : {};
 
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
-console.log(`# ${engineName}${variant ? ` (${variant})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`);
+console.log(
+  `# ${engineName}${variant ? ` (${variant})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+);
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
   const n = d.frames.info.frameCount as number;
@@ -44,10 +46,22 @@ for (const seq of sequences) {
   const e = evaluateSequence2016(preds, gts, width, height, { name: seq });
   entries.push(e);
   timing[seq] = ((n - 1) * 1000) / (seconds * 1000);
-  console.log(`${seq.padEnd(16)} J ${e.J.mean.toFixed(3)}  F ${e.F.mean.toFixed(3)}  J-decay ${e.J.decay.toFixed(3)}  F-decay ${e.F.decay.toFixed(3)}  ${timing[seq].toFixed(2)} fps`);
+  console.log(
+    `${seq.padEnd(16)} J ${e.J.mean.toFixed(3)}  F ${e.F.mean.toFixed(3)}  J-decay ${e.J.decay.toFixed(3)}  F-decay ${e.F.decay.toFixed(3)}  ${timing[seq].toFixed(2)} fps`,
+  );
 }
 const s = aggregate2016(entries);
-console.log(`${'mean'.padEnd(16)} J ${s.J.mean.toFixed(3)}  F ${s.F.mean.toFixed(3)}  J-decay ${s.J.decay.toFixed(3)}  F-decay ${s.F.decay.toFixed(3)}  J&F ${s.JF.toFixed(3)}`);
+console.log(
+  `${'mean'.padEnd(16)} J ${s.J.mean.toFixed(3)}  F ${s.F.mean.toFixed(3)}  J-decay ${s.J.decay.toFixed(3)}  F-decay ${s.F.decay.toFixed(3)}  J&F ${s.JF.toFixed(3)}`,
+);
 const out = argValue('json');
-if (out) writeFileSync(out, JSON.stringify({ engine: engineName, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing }, null, 2));
+if (out)
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { engine: engineName, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing },
+      null,
+      2,
+    ),
+  );
 if (hasFlag('quiet')) process.exit(0);

@@ -18,7 +18,6 @@ import sharp from 'sharp';
 import { encodePalettePng } from '../src/formats/png.js';
 import { openDavis } from '../src/video/davis.js';
 import { openVideoFile } from '../src/video/ffmpeg.js';
-import { openImageFolder } from '../src/video/folder.js';
 import { argValue, davisRoot, machine, median, sharedData } from './common.js';
 
 const runs = Number(argValue('runs', '3'));
@@ -45,7 +44,19 @@ function ffmpegNullFps(path: string, frames?: number): number {
   const v: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const args = ['-v', 'error', '-i', path, ...(frames ? ['-frames:v', String(frames)] : []), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-y', '/dev/null'];
+    const args = [
+      '-v',
+      'error',
+      '-i',
+      path,
+      ...(frames ? ['-frames:v', String(frames)] : []),
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-y',
+      '/dev/null',
+    ];
     spawnSync('ffmpeg', args);
     v.push(((frames ?? 0) * 1000) / (performance.now() - t0));
   }
@@ -92,7 +103,23 @@ try {
 
 // 3. generated mp4 854x480 (H.264)
 const mp4 = join(tmp, 'gen.mp4');
-execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=25', '-frames:v', '300', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'fast', mp4]);
+execFileSync('ffmpeg', [
+  '-v',
+  'error',
+  '-f',
+  'lavfi',
+  '-i',
+  'testsrc2=size=854x480:rate=25',
+  '-frames:v',
+  '300',
+  '-pix_fmt',
+  'yuv420p',
+  '-c:v',
+  'libx264',
+  '-preset',
+  'fast',
+  mp4,
+]);
 {
   const ours = await timeIt(async () => {
     const v = await openVideoFile(mp4);
@@ -119,7 +146,10 @@ try {
     return out;
   });
   const ref = await timeIt(async () => {
-    for (const b of rgb) await sharp(b, { raw: { width: masks[0].width, height: masks[0].height, channels: 3 } }).png().toBuffer();
+    for (const b of rgb)
+      await sharp(b, { raw: { width: masks[0].width, height: masks[0].height, channels: 3 } })
+        .png()
+        .toBuffer();
     return rgb.length;
   });
   report('palette PNG encode 854x480 (frames/s)', ours, 'fps', { name: 'sharp RGB PNG', value: ref });
@@ -130,7 +160,23 @@ try {
 // 5. RSS while streaming a long generated video
 {
   const long = join(tmp, 'long.mp4');
-  execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25', '-frames:v', String(longFrames), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', long]);
+  execFileSync('ffmpeg', [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=25',
+    '-frames:v',
+    String(longFrames),
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    long,
+  ]);
   const v = await openVideoFile(long);
   const samples: string[] = [];
   let n = 0;

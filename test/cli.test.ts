@@ -77,7 +77,17 @@ test('vprop propagate on an image folder with a palette key-frame writes one mas
     await writeLabelPng(join(dir, 'key0.png'), scene.render(0).labels);
     await writeLabelPng(join(dir, 'key9.png'), scene.render(9).labels);
     const out = join(dir, 'out');
-    const r = vprop('propagate', join(dir, 'frames'), '--engine', 'bilateral', '--keyframes', `0:${join(dir, 'key0.png')},9:${join(dir, 'key9.png')}`, '--out', out, '--json');
+    const r = vprop(
+      'propagate',
+      join(dir, 'frames'),
+      '--engine',
+      'bilateral',
+      '--keyframes',
+      `0:${join(dir, 'key0.png')},9:${join(dir, 'key9.png')}`,
+      '--out',
+      out,
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.framesWritten, 10);

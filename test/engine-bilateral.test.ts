@@ -26,7 +26,14 @@ test('bilateral masks beat the copy floor on a synthetic scene with exact ground
   const gts = Array.from({ length: N }, (_, t) => scene.render(t).labels.data);
   const jf = async (engine: Engine) => {
     const res = await run(engine, 'mask', sceneFrameSource(scene), { mask: scene.render(0).labels });
-    return aggregate2017(evaluateSequence2017(res.map((r) => r.labels!.data), gts, 160, 120)).JF;
+    return aggregate2017(
+      evaluateSequence2017(
+        res.map((r) => r.labels!.data),
+        gts,
+        160,
+        120,
+      ),
+    ).JF;
   };
   const copy = await jf(createCopyEngine());
   const sp = await jf(createBilateralEngine());
@@ -66,7 +73,8 @@ test('bilateral colour from a grey video beats copying the key-frame chroma', as
   const base = sceneFrameSource(scene);
   const grey = (f: IndexedFrame): IndexedFrame => {
     const d = new Uint8Array(f.data.length);
-    for (let i = 0; i < d.length; i += 3) d[i] = d[i + 1] = d[i + 2] = Math.round(0.299 * f.data[i] + 0.587 * f.data[i + 1] + 0.114 * f.data[i + 2]);
+    for (let i = 0; i < d.length; i += 3)
+      d[i] = d[i + 1] = d[i + 2] = Math.round(0.299 * f.data[i] + 0.587 * f.data[i + 1] + 0.114 * f.data[i + 2]);
     return { ...f, data: d };
   };
   const greySrc: FrameSource = {
@@ -90,8 +98,12 @@ test('bilateral colour from a grey video beats copying the key-frame chroma', as
 });
 
 test('colour sampling is deterministic for a seed', async () => {
-  const res1 = await run(createBilateralEngine({ colorSamples: 5000, seed: 3 }), 'color', sceneFrameSource(scene), { color: scene.render(0).rgb });
-  const res2 = await run(createBilateralEngine({ colorSamples: 5000, seed: 3 }), 'color', sceneFrameSource(scene), { color: scene.render(0).rgb });
+  const res1 = await run(createBilateralEngine({ colorSamples: 5000, seed: 3 }), 'color', sceneFrameSource(scene), {
+    color: scene.render(0).rgb,
+  });
+  const res2 = await run(createBilateralEngine({ colorSamples: 5000, seed: 3 }), 'color', sceneFrameSource(scene), {
+    color: scene.render(0).rgb,
+  });
   assert.deepEqual(res1[4].property.data, res2[4].property.data);
 });
 

@@ -22,9 +22,8 @@ import {
   writePerObjectMasks,
 } from '../src/formats/png.js';
 import type { LabelImage } from '../src/video/types.js';
-import { sharedPath } from './helpers/shared.js';
 import { rng } from './helpers/random.js';
-
+import { sharedPath } from './helpers/shared.js';
 
 function randomLabels(width: number, height: number, maxId: number, seed: number): LabelImage {
   const next = rng(seed);

@@ -9,7 +9,6 @@ import { InputError } from '../src/errors.js';
 import { decodeRgbe, encodeRgbe, readRgbe, writeRgbe } from '../src/formats/rgbe.js';
 import { rng } from './helpers/random.js';
 
-
 /** Radiance spanning 8 decades, with some exact zeros. */
 function randomRadiance(width: number, height: number, seed: number): Float32Array {
   const next = rng(seed);

@@ -4,7 +4,6 @@ import { InputError } from '../src/errors.js';
 import { decodeRle, encodeRle, encodeRleCounts, rleArea, rleCounts, rleFromString, rleToString } from '../src/formats/rle.js';
 import { rng } from './helpers/random.js';
 
-
 /** Row-major h x w mask with the square [from, to) x [from, to) set. */
 function squareMask(h: number, w: number, from: number, to: number): Uint8Array {
   const mask = new Uint8Array(h * w);

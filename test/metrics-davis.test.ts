@@ -22,8 +22,8 @@ import {
   seg2bmap,
   sequenceStats,
 } from '../src/metrics/davis.js';
-import { sharedPath } from './helpers/shared.js';
 import { rng } from './helpers/random.js';
+import { sharedPath } from './helpers/shared.js';
 
 const W = 854;
 const H = 480;
@@ -40,7 +40,6 @@ function rect(w: number, h: number, y0: number, y1: number, x0: number, x1: numb
 const box = (s = 0) => rect(W, H, 100, 299, 200 + s, 499 + s);
 
 const count = (m: Uint8Array) => m.reduce((a, v) => a + (v ? 1 : 0), 0);
-
 
 function bruteDilate(b: Uint8Array, w: number, h: number, r: number): Uint8Array {
   const offs = diskOffsets(r);

@@ -13,13 +13,12 @@ import {
 } from '../src/ops/flow.js';
 import { loadOpenCv } from '../src/ops/flow-farneback.js';
 import { warpBilinear } from '../src/ops/warp.js';
-import { projectRoot } from './helpers/shared.js';
 import { rng } from './helpers/random.js';
+import { projectRoot } from './helpers/shared.js';
 
 const W = 160;
 const H = 120;
 const MARGIN = 16;
-
 
 type Texture = (y: number, x: number) => [number, number, number];
 

@@ -5,7 +5,7 @@ import { buildLattice, filterAfter, matchVertices, slice, splat } from '../src/o
 /** Small deterministic generator (tests only). */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
 }
 
 test('splats cached per point set and matched by key equal one lattice over the union', () => {
@@ -70,5 +70,8 @@ test('matchVertices gives 0 for vertices the source lacks and the slot of shared
   const b = buildLattice(new Float32Array([100, 100]), 1, null, 1, 2);
   assert.deepEqual([...matchVertices(a, b)], new Array(a.M).fill(0));
   const self = matchVertices(a, a);
-  assert.deepEqual([...self], Array.from({ length: a.M }, (_, i) => i + 1));
+  assert.deepEqual(
+    [...self],
+    Array.from({ length: a.M }, (_, i) => i + 1),
+  );
 });

@@ -3,7 +3,6 @@ import { describe, test } from 'node:test';
 import { type WarpBorder, warpBilinear, warpBilinearAdjoint } from '../src/ops/warp.js';
 import { rng } from './helpers/random.js';
 
-
 const flowConst = (H: number, W: number, dy: number, dx: number) => {
   const f = new Float32Array(2 * H * W);
   f.fill(dy, 0, H * W);

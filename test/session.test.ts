@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { createCopyEngine } from '../src/engines/copy/index.js';
 import type { Engine, PropertyMap } from '../src/engines/types.js';
 import { AbortError } from '../src/errors.js';
-import { PropagationSession, mergeDirections } from '../src/session/session.js';
+import { mergeDirections, PropagationSession } from '../src/session/session.js';
 import { sourceFromRenderer } from '../src/video/memory.js';
 import type { LabelImage, RgbFrame } from '../src/video/types.js';
 
@@ -129,7 +129,10 @@ test('progress events count frames and give an ETA', async () => {
   });
   s.addKeyframe(0, { mask: labels(1) });
   for await (const _ of s.propagate({ direction: 'forward' })) void _;
-  assert.deepEqual(events, Array.from({ length: N - 1 }, (_, i) => i + 1));
+  assert.deepEqual(
+    events,
+    Array.from({ length: N - 1 }, (_, i) => i + 1),
+  );
   await s.dispose();
 });
 
@@ -156,7 +159,11 @@ test('a persistent cache directory lets an interrupted run resume without recomp
     const out = [];
     for await (const r of s2.propagate({ direction: 'forward' })) out.push(r.index);
     assert.equal(out.length, N);
-    assert.deepEqual(e2.calls, Array.from({ length: N - 8 }, (_, i) => i + 8), 'only frames 8.. are recomputed');
+    assert.deepEqual(
+      e2.calls,
+      Array.from({ length: N - 8 }, (_, i) => i + 8),
+      'only frames 8.. are recomputed',
+    );
     await s2.dispose();
   } finally {
     rmSync(dir2, { recursive: true, force: true });

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeExr } from '../src/formats/exr.js';
 import { encodeRgbPng, writeLabelPng } from '../src/formats/png.js';
-import { evaluateColor, evaluateHdr, evaluateLabels, evaluateMasks } from '../src/tasks/evaluate.js';
 import { createScene } from '../src/synth/index.js';
+import { evaluateColor, evaluateHdr, evaluateLabels, evaluateMasks } from '../src/tasks/evaluate.js';
 
 const scene = createScene({ seed: 21, width: 64, height: 48, frames: 6, objects: 2 });
 
@@ -80,8 +80,14 @@ test(
       for (let i = 0; i < 3 * n; i++) doubled[i] = planar[i] * 2;
       // channels stored in the EXR's alphabetical order B, G, R
       const bgr = (p: Float32Array) => Float32Array.from([...p.subarray(2 * n, 3 * n), ...p.subarray(n, 2 * n), ...p.subarray(0, n)]);
-      writeFileSync(join(root, 'gt', 's', `${t}.exr`), encodeExr({ width: 32, height: 24, channels: ['B', 'G', 'R'], data: bgr(planar) }, { type: 'float' }));
-      writeFileSync(join(root, 'pred', 's', `${t}.exr`), encodeExr({ width: 32, height: 24, channels: ['B', 'G', 'R'], data: bgr(doubled) }, { type: 'float' }));
+      writeFileSync(
+        join(root, 'gt', 's', `${t}.exr`),
+        encodeExr({ width: 32, height: 24, channels: ['B', 'G', 'R'], data: bgr(planar) }, { type: 'float' }),
+      );
+      writeFileSync(
+        join(root, 'pred', 's', `${t}.exr`),
+        encodeExr({ width: 32, height: 24, channels: ['B', 'G', 'R'], data: bgr(doubled) }, { type: 'float' }),
+      );
     }
     const same = await evaluateHdr(join(root, 'gt'), join(root, 'gt'));
     assert.equal(same.meanLogRmse, 0);
@@ -100,6 +106,9 @@ test(
     }
     const r = await evaluateLabels(join(root, 'pred'), join(root, 'gt'), { flow: async (_s, t) => scene.render(t).flow });
     assert.equal(r.meanIoU, 1);
-    assert.ok(r.temporalConsistency !== undefined && r.temporalConsistency > 0.98, `TC of the exact labels along exact flow: ${r.temporalConsistency}`);
+    assert.ok(
+      r.temporalConsistency !== undefined && r.temporalConsistency > 0.98,
+      `TC of the exact labels along exact flow: ${r.temporalConsistency}`,
+    );
   }),
 );

@@ -15,7 +15,8 @@ const PYTHON = process.env.VPROP_PYTHON ?? '/usr/bin/python3';
 function torchMissing(): string | false {
   if (!existsSync(PYTHON)) return `${PYTHON} not found (set VPROP_PYTHON to an interpreter with torch and onnx)`;
   const r = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) return `${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx): ${(r.stderr || '').trim().split('\n').pop()}`;
+  if (r.status !== 0)
+    return `${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx): ${(r.stderr || '').trim().split('\n').pop()}`;
   return false;
 }
 

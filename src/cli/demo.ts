@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { bestEngineFor, createEngine } from '../engines/index.js';
-import { type ObjectResult, aggregate2017, evaluateSequence2017, formatDavisTable } from '../metrics/davis.js';
+import { aggregate2017, evaluateSequence2017, formatDavisTable, type ObjectResult } from '../metrics/davis.js';
 import { openVideo } from '../session/index.js';
 import { createScene, sceneFrameSource } from '../synth/index.js';
-import { Mp4Sink, PaletteFolderSink, overlayMask } from '../video/sinks.js';
+import { Mp4Sink, overlayMask, PaletteFolderSink } from '../video/sinks.js';
 import { createProgressBar } from './progress.js';
 
 interface DemoOptions {
@@ -24,13 +24,21 @@ interface DemoOptions {
 export async function runDemo(o: DemoOptions): Promise<number> {
   const m = /^(\d+)x(\d+)$/.exec(o.size);
   if (!m) throw new Error(`--size must be WxH, got "${o.size}"`);
-  const scene = createScene({ seed: Number.parseInt(o.seed, 10), width: Number(m[1]), height: Number(m[2]), frames: Number.parseInt(o.frames, 10), objects: 3 });
+  const scene = createScene({
+    seed: Number.parseInt(o.seed, 10),
+    width: Number(m[1]),
+    height: Number(m[2]),
+    frames: Number.parseInt(o.frames, 10),
+    objects: 3,
+  });
   const { width, height, frames } = scene.info;
   const engineName = o.engine ?? bestEngineFor('mask');
   const log = (s: string) => {
     if (!o.json) process.stdout.write(`${s}\n`);
   };
-  log(`vprop demo: synthetic scene seed ${scene.info.seed}, ${width}x${height}, ${frames} frames, ${scene.info.objects} objects; engine ${engineName}`);
+  log(
+    `vprop demo: synthetic scene seed ${scene.info.seed}, ${width}x${height}, ${frames} frames, ${scene.info.objects} objects; engine ${engineName}`,
+  );
 
   const gtSink = new PaletteFolderSink(join(o.out, 'ground-truth'));
   const gts: Uint8Array[] = [];
@@ -84,7 +92,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     );
   } else {
     log(formatDavisTable(summary, main.entries));
-    if (baseline) log(`copy baseline (every frame = frame 0): J&F ${baseline.JF.toFixed(3)}, J ${baseline.J.mean.toFixed(3)}, F ${baseline.F.mean.toFixed(3)}`);
+    if (baseline)
+      log(
+        `copy baseline (every frame = frame 0): J&F ${baseline.JF.toFixed(3)}, J ${baseline.J.mean.toFixed(3)}, F ${baseline.F.mean.toFixed(3)}`,
+      );
     log(`${engineName}: ${(frames - 1) / main.seconds > 0 ? ((frames - 1) / main.seconds).toFixed(1) : '-'} frames/s`);
     log(`wrote ${join(o.out, 'masks')}/ (palette PNGs), ${join(o.out, 'ground-truth')}/, ${join(o.out, 'overlay.mp4')}`);
     log(`re-score with: vprop eval --task mask --pred ${join(o.out, 'masks')} --gt ${join(o.out, 'ground-truth')}`);

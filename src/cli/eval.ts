@@ -2,14 +2,14 @@ import { formatDavisTable } from '../metrics/davis.js';
 import { computeFlow } from '../ops/flow.js';
 import {
   type ColorEvaluation,
-  type HdrEvaluation,
-  type LabelsEvaluation,
-  type MaskEvaluation,
   evaluateColor,
   evaluateHdr,
   evaluateLabels,
   evaluateMasks,
+  type HdrEvaluation,
+  type LabelsEvaluation,
   listSequences,
+  type MaskEvaluation,
 } from '../tasks/evaluate.js';
 import { decodeImageRgb } from '../video/folder.js';
 import { createProgressBar } from './progress.js';
@@ -80,7 +80,9 @@ function formatResult(r: MaskEvaluation | ColorEvaluation | HdrEvaluation | Labe
 
 /** Backward flow (current → previous) between consecutive frames of the given frame folders. */
 async function framesFlow(dir: string): Promise<(sequence: string, frame: number) => Promise<Float32Array | undefined>> {
-  const seqs = new Map((await listSequences(dir, new Set(['.png', '.jpg', '.jpeg']), 'JPEGImages')).map((s) => [s.name, [...s.files.values()]]));
+  const seqs = new Map(
+    (await listSequences(dir, new Set(['.png', '.jpg', '.jpeg']), 'JPEGImages')).map((s) => [s.name, [...s.files.values()]]),
+  );
   return async (sequence, frame) => {
     const files = seqs.get(sequence);
     if (!files || frame < 1 || frame >= files.length) return undefined;

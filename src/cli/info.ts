@@ -32,18 +32,34 @@ export async function runInfo(file: string, o: { json?: boolean }): Promise<numb
     const counts = new Map<number, number>();
     for (const v of labels.data) counts.set(v, (counts.get(v) ?? 0) + 1);
     const ids = [...counts.keys()].sort((a, b) => a - b);
-    info = { type: 'label PNG', file, width: labels.width, height: labels.height, ids, pixelsPerId: Object.fromEntries(ids.map((i) => [i, counts.get(i)])) };
+    info = {
+      type: 'label PNG',
+      file,
+      width: labels.width,
+      height: labels.height,
+      ids,
+      pixelsPerId: Object.fromEntries(ids.map((i) => [i, counts.get(i)])),
+    };
   } else {
     const src = await openSource(file);
     try {
       // Decode the first frame: a file that probes but cannot be decoded is reported now.
       await src.frame(0);
-      info = { type: src.info.kind, file: src.info.origin, width: src.info.width, height: src.info.height, frames: src.info.frameCount, fps: src.info.fps };
+      info = {
+        type: src.info.kind,
+        file: src.info.origin,
+        width: src.info.width,
+        height: src.info.height,
+        frames: src.info.frameCount,
+        fps: src.info.fps,
+      };
     } finally {
       await src.close();
     }
   }
   if (o.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
-  else for (const [k, v] of Object.entries(info)) process.stdout.write(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+  else
+    for (const [k, v] of Object.entries(info))
+      process.stdout.write(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
   return 0;
 }

@@ -55,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--task <task>').choices(['mask', 'color', 'labels', 'hdr']).default('mask'))
     .option('--engine <name>', 'propagation engine', 'copy')
     .addOption(new Option('--refine <what>', 'post-processing of masks').choices(['none', 'crf']).default('none'))
-    .option('--keyframes <list>', 'key-frames: "INDEX:FILE,..." or a folder of annotation files named by frame number; DAVIS default: frame 0')
+    .option(
+      '--keyframes <list>',
+      'key-frames: "INDEX:FILE,..." or a folder of annotation files named by frame number; DAVIS default: frame 0',
+    )
     .addOption(new Option('--direction <d>').choices(['forward', 'backward', 'both']).default('both'))
     .option('--from <n>', 'first frame to output')
     .option('--to <n>', 'last frame to output (inclusive)')

@@ -5,11 +5,11 @@ import type { Task } from '../engines/types.js';
 import { InputError } from '../errors.js';
 import { openVideo } from '../session/index.js';
 import type { PropagationResult } from '../session/session.js';
-import { refineWithCrf } from '../tasks/refine.js';
 import { probabilitiesToLabels } from '../tasks/maps.js';
+import { refineWithCrf } from '../tasks/refine.js';
 import { DavisFrameSource } from '../video/davis.js';
 import { openSource } from '../video/open.js';
-import { ExrSequenceSink, Mp4Sink, PaletteFolderSink, RgbFolderSink, overlayMask } from '../video/sinks.js';
+import { ExrSequenceSink, Mp4Sink, overlayMask, PaletteFolderSink, RgbFolderSink } from '../video/sinks.js';
 import type { FrameSink, RgbFrame } from '../video/types.js';
 import { parseKeyframeSpec, readAnnotation } from './keyframes.js';
 import { createProgressBar } from './progress.js';
@@ -73,7 +73,8 @@ export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): 
       : source instanceof DavisFrameSource && source.annotations.indices.length > 0
         ? [{ index: source.annotations.indices[0], file: source.annotations.file(source.annotations.indices[0]) }]
         : undefined;
-    if (!keyframes) throw new InputError(sourceSpec, 'no key-frames: pass --keyframes INDEX:FILE,... (only DAVIS sequences have a default)');
+    if (!keyframes)
+      throw new InputError(sourceSpec, 'no key-frames: pass --keyframes INDEX:FILE,... (only DAVIS sequences have a default)');
     for (const k of keyframes) session.addKeyframe(k.index, await readAnnotation(o.task, k.file));
 
     const { width, height } = source.info;
@@ -126,7 +127,8 @@ export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): 
       out: o.out,
     };
     if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    else process.stdout.write(`wrote ${written} frames to ${o.out} in ${seconds.toFixed(1)} s (${summary.framesPerSecond.toFixed(1)} fps)\n`);
+    else
+      process.stdout.write(`wrote ${written} frames to ${o.out} in ${seconds.toFixed(1)} s (${summary.framesPerSecond.toFixed(1)} fps)\n`);
     return 0;
   } catch (err) {
     bar.stop();

@@ -29,7 +29,7 @@ export function bestEngineFor(task: string): string {
   const preference = ['bilateral', 'copy'];
   for (const name of preference) {
     const f = factories[name];
-    if (f && f({}).tasks.includes(task as never)) return name;
+    if (f?.({}).tasks.includes(task as never)) return name;
   }
   return 'copy';
 }

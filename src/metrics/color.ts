@@ -13,8 +13,9 @@
  *   with C truncation toward zero (v = i for RGB→YCbCr, v = i − 128 for YCbCr→RGB); this reproduces
  *   every entry of Pillow's YCbCr→RGB tables (checked entry by entry against Pillow's source).
  */
-import { numpySum } from './davis.js';
+
 import { pilRgbToYcbcr, pilYcbcrToRgb } from '../formats/color.js';
+import { numpySum } from './davis.js';
 
 function checkSameLength(a: ArrayLike<number>, b: ArrayLike<number>): void {
   if (a.length !== b.length) throw new RangeError(`length mismatch: ${a.length} vs ${b.length}`);

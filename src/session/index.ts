@@ -1,11 +1,11 @@
-import { type Engine, createEngine } from '../engines/index.js';
+import { createEngine, type Engine } from '../engines/index.js';
 import type { Task } from '../engines/types.js';
 import { openSource } from '../video/open.js';
 import type { FrameSource, RgbFrame } from '../video/types.js';
 import { PropagationSession, type SessionOptions } from './session.js';
 
-export { PropagationSession, mergeDirections } from './session.js';
-export type { Direction, PropagateOptions, PropagationResult, Progress, SessionOptions } from './session.js';
+export type { Direction, Progress, PropagateOptions, PropagationResult, SessionOptions } from './session.js';
+export { mergeDirections, PropagationSession } from './session.js';
 
 export interface OpenVideoOptions extends Omit<SessionOptions, 'engine' | 'task'> {
   /** What is propagated (default 'mask'). */

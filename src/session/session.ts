@@ -7,11 +7,11 @@ import { AbortError, throwIfAborted } from '../errors.js';
 import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../ops/resize.js';
 import {
   type Annotation,
-  type RadianceImage,
   annotationChannels,
   annotationToProperty,
   composeColor,
   propertyToRadiance,
+  type RadianceImage,
 } from '../tasks/annotation.js';
 import { isProbabilityTask, padChannels, probabilitiesToLabels } from '../tasks/maps.js';
 import type { FrameSource, IndexedFrame, LabelImage, RgbFrame } from '../video/types.js';
@@ -159,7 +159,10 @@ export class PropagationSession {
     // legal; it says no object is visible there).
     if (isProbabilityTask(this.task)) this.channels = Math.max(this.channels, annotationChannels(annotation, this.width, this.height), 2);
     const full = annotationToProperty(this.task, annotation, this.width, this.height, this.channels);
-    const version = createHash('sha1').update(new Uint8Array(full.data.buffer, full.data.byteOffset, full.data.byteLength)).digest('hex').slice(0, 12);
+    const version = createHash('sha1')
+      .update(new Uint8Array(full.data.buffer, full.data.byteOffset, full.data.byteLength))
+      .digest('hex')
+      .slice(0, 12);
     this.keyframes.set(index, { index, version, annotation, full });
   }
 
@@ -183,7 +186,10 @@ export class PropagationSession {
     if (from > to) return;
 
     const plan = this.plan(keys, direction, from, to, last);
-    const progress = new ProgressCounter(plan.reduce((s, seg) => s + seg.workFrames, 0), this.options.onProgress);
+    const progress = new ProgressCounter(
+      plan.reduce((s, seg) => s + seg.workFrames, 0),
+      this.options.onProgress,
+    );
     const ordered = direction === 'backward' ? [...plan].reverse() : plan;
     for (const seg of ordered) {
       throwIfAborted(signal);
@@ -235,7 +241,9 @@ export class PropagationSession {
 
   private signature(seg: Segment, direction: Direction): string {
     const h = createHash('sha1');
-    h.update(`${this.engine.name}|${this.options.engineSignature ?? ''}|${this.task}|${this.internalWidth}x${this.internalHeight}|${this.channels}|${direction}`);
+    h.update(
+      `${this.engine.name}|${this.options.engineSignature ?? ''}|${this.task}|${this.internalWidth}x${this.internalHeight}|${this.channels}|${direction}`,
+    );
     const kl = seg.left === undefined ? undefined : this.keyframes.get(seg.left);
     const kr = seg.right === undefined ? undefined : this.keyframes.get(seg.right);
     h.update(`|${seg.useForward && kl ? `${kl.index}:${kl.version}` : '-'}|${seg.useBackward && kr ? `${kr.index}:${kr.version}` : '-'}`);
@@ -313,7 +321,9 @@ export class PropagationSession {
         const guides = this.engine.guides.keyframe && !window.includes(keyGuide) ? [...window, keyGuide] : window;
         p = await this.engine.predict({ index: t, frame }, guides, { task: this.task, signal });
         if (p.width !== this.internalWidth || p.height !== this.internalHeight) {
-          throw new Error(`engine ${this.engine.name} returned ${p.width}x${p.height} for a ${this.internalWidth}x${this.internalHeight} frame`);
+          throw new Error(
+            `engine ${this.engine.name} returned ${p.width}x${p.height} for a ${this.internalWidth}x${this.internalHeight} frame`,
+          );
         }
         passStore.set(t, passSig, p);
         progress.tick(t);

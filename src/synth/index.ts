@@ -6,9 +6,9 @@
 import type { FrameSource, IndexedFrame, SourceInfo } from '../video/types.js';
 import type { SyntheticScene } from './scene.js';
 
+export { Rng } from '../util/rng.js';
 export { cameraResponse, encodeLinear8, inverseCameraResponse, srgbEotf, srgbOetf } from './camera.js';
 export { type Affine, FrameGeometry, type ObjectPose, SHAPE_FAMILIES, type Shape, type ShapeFamily } from './geometry.js';
-export { Rng } from '../util/rng.js';
 export {
   createScene,
   type ObjectState,

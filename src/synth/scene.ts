@@ -17,12 +17,13 @@
  * - Appearance: each surface (background, objects) is multiplied by a `gain(t) R_hue(t)` colour
  *   matrix drifting by at most ~0.5% per frame.
  */
+
+import { Rng } from '../util/rng.js';
 import type { LabelImage, RgbFrame } from '../video/types.js';
 import { gainHueMatrix, hsvToLinear } from './camera.js';
 import { type Affine, FrameGeometry, makeShape, type ObjectPose, SHAPE_FAMILIES, type Shape, type ShapeFamily } from './geometry.js';
 import { fbmGrid, smoothstep } from './noise.js';
 import { renderFrame } from './render.js';
-import { Rng } from '../util/rng.js';
 import { Texture } from './texture.js';
 
 export interface SceneOptions {

@@ -11,17 +11,17 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { readExr, exrToInterleavedRgb } from '../formats/exr.js';
+import { exrToInterleavedRgb, readExr } from '../formats/exr.js';
 import { readLabelPng } from '../formats/png.js';
 import { readRgbe } from '../formats/rgbe.js';
 import { sequenceColorScore } from '../metrics/color.js';
 import {
-  type DavisSummary,
-  type ObjectResult,
   aggregate2016,
   aggregate2017,
+  type DavisSummary,
   evaluateSequence2016,
   evaluateSequence2017,
+  type ObjectResult,
   objectCount2017,
 } from '../metrics/davis.js';
 import { logLuminancePsnr, logRadianceRmse } from '../metrics/hdr.js';
@@ -63,13 +63,20 @@ async function framesIn(dir: string, exts: Set<string>): Promise<Map<string, str
  * Sequences under `dir` (see the module comment). `kind` picks the DAVIS sub-tree to use for a
  * DAVIS root: masks live in Annotations/, colour frames in JPEGImages/.
  */
-export async function listSequences(dir: string, exts: Set<string>, davisTree: 'Annotations' | 'JPEGImages', resolution = '480p'): Promise<SequenceFiles[]> {
+export async function listSequences(
+  dir: string,
+  exts: Set<string>,
+  davisTree: 'Annotations' | 'JPEGImages',
+  resolution = '480p',
+): Promise<SequenceFiles[]> {
   if (!(await isDir(dir))) throw new InputError(dir, 'not a directory');
   const davis = join(dir, davisTree, resolution);
   const base = (await isDir(davis)) ? davis : dir;
   const own = await framesIn(base, exts);
   if (own.size > 0 && base === dir) return [{ name: basename(dir), files: own }];
-  const subs = naturalSort((await readdir(base, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name));
+  const subs = naturalSort(
+    (await readdir(base, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name),
+  );
   const out: SequenceFiles[] = [];
   for (const s of subs) {
     const files = await framesIn(join(base, s), exts);
@@ -80,12 +87,20 @@ export async function listSequences(dir: string, exts: Set<string>, davisTree: '
 }
 
 /** Pair predicted and GT sequences by name; a single predicted sequence may be matched by name inside a GT set. */
-function pairSequences(pred: SequenceFiles[], gt: SequenceFiles[], predDir: string): Array<{ name: string; pred: SequenceFiles; gt: SequenceFiles }> {
+function pairSequences(
+  pred: SequenceFiles[],
+  gt: SequenceFiles[],
+  predDir: string,
+): Array<{ name: string; pred: SequenceFiles; gt: SequenceFiles }> {
   const gtByName = new Map(gt.map((s) => [s.name, s]));
   const pairs = [];
   for (const p of pred) {
     const g = gtByName.get(p.name) ?? (pred.length === 1 && gt.length === 1 ? gt[0] : undefined);
-    if (!g) throw new InputError(join(predDir, p.name), `no ground-truth sequence named "${p.name}" (ground truth has: ${gt.map((s) => s.name).join(', ')})`);
+    if (!g)
+      throw new InputError(
+        join(predDir, p.name),
+        `no ground-truth sequence named "${p.name}" (ground truth has: ${gt.map((s) => s.name).join(', ')})`,
+      );
     pairs.push({ name: p.name, pred: p, gt: g });
   }
   return pairs;
@@ -119,7 +134,11 @@ export async function evaluateMasks(
   opts: { protocol?: '2016' | '2017' | 'auto'; resolution?: string; onProgress?: ProgressCallback } = {},
 ): Promise<MaskEvaluation> {
   const png = new Set(['.png']);
-  const pairs = pairSequences(await listSequences(predDir, png, 'Annotations', opts.resolution), await listSequences(gtDir, png, 'Annotations', opts.resolution), predDir);
+  const pairs = pairSequences(
+    await listSequences(predDir, png, 'Annotations', opts.resolution),
+    await listSequences(gtDir, png, 'Annotations', opts.resolution),
+    predDir,
+  );
   let protocol = opts.protocol ?? 'auto';
   if (protocol === 'auto') {
     protocol = '2016';
@@ -159,12 +178,14 @@ export async function evaluateMasks(
       }
       const predPath = predictionFor(s, stems[i], predDir);
       const p = await readLabelPng(predPath, { grayscale: protocol === '2016' ? 'binary' : 'values' });
-      if (p.width !== w || p.height !== h) throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${w}x${h}`);
+      if (p.width !== w || p.height !== h)
+        throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${w}x${h}`);
       preds.push(p.data);
     }
     if (protocol === '2016') entries.push(evaluateSequence2016(preds, gts, w, h, { name: s.name }));
     else {
-      if (objectCount2017(gts[0]) === 0) throw new InputError(s.gt.files.values().next().value as string, 'first ground-truth frame has no object');
+      if (objectCount2017(gts[0]) === 0)
+        throw new InputError(s.gt.files.values().next().value as string, 'first ground-truth frame has no object');
       entries.push(...evaluateSequence2017(preds, gts, w, h, { name: s.name }));
     }
   }
@@ -202,7 +223,11 @@ export async function evaluateColor(
   gtDir: string,
   opts: { maxFrames?: number; resolution?: string; onProgress?: ProgressCallback } = {},
 ): Promise<ColorEvaluation> {
-  const pairs = pairSequences(await listSequences(predDir, IMAGE_EXT, 'JPEGImages', opts.resolution), await listSequences(gtDir, IMAGE_EXT, 'JPEGImages', opts.resolution), predDir);
+  const pairs = pairSequences(
+    await listSequences(predDir, IMAGE_EXT, 'JPEGImages', opts.resolution),
+    await listSequences(gtDir, IMAGE_EXT, 'JPEGImages', opts.resolution),
+    predDir,
+  );
   const sequences: ColorEvaluation['sequences'] = [];
   const progress = counter(pairs, opts.onProgress, opts.maxFrames);
   for (const s of pairs) {
@@ -212,7 +237,8 @@ export async function evaluateColor(
     for (const stem of stems) {
       const predPath = predictionFor(s, stem, predDir);
       const [p, g] = await Promise.all([decodeImageRgb(predPath), decodeImageRgb(s.gt.files.get(stem) as string)]);
-      if (p.width !== g.width || p.height !== g.height) throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${g.width}x${g.height}`);
+      if (p.width !== g.width || p.height !== g.height)
+        throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${g.width}x${g.height}`);
       const score = sequenceColorScore([p.data], [g.data]);
       psnrs.push(score.psnr[0]);
       progress();
@@ -233,7 +259,14 @@ export interface HdrEvaluation {
   task: 'hdr';
   meanLogRmse: number;
   meanLogLuminancePsnr: number;
-  sequences: Array<{ name: string; frames: string[]; logRmse: number[]; logLuminancePsnr: number[]; meanLogRmse: number; meanLogLuminancePsnr: number }>;
+  sequences: Array<{
+    name: string;
+    frames: string[];
+    logRmse: number[];
+    logLuminancePsnr: number[];
+    meanLogRmse: number;
+    meanLogLuminancePsnr: number;
+  }>;
 }
 
 async function readRadiance(path: string): Promise<{ width: number; height: number; data: Float32Array }> {
@@ -243,8 +276,16 @@ async function readRadiance(path: string): Promise<{ width: number; height: numb
 }
 
 /** HDR evaluation on EXR / Radiance frames: RMSE of log(H + 0.01) and PSNR of log luminance. */
-export async function evaluateHdr(predDir: string, gtDir: string, opts: { maxFrames?: number; onProgress?: ProgressCallback } = {}): Promise<HdrEvaluation> {
-  const pairs = pairSequences(await listSequences(predDir, HDR_EXT, 'JPEGImages'), await listSequences(gtDir, HDR_EXT, 'JPEGImages'), predDir);
+export async function evaluateHdr(
+  predDir: string,
+  gtDir: string,
+  opts: { maxFrames?: number; onProgress?: ProgressCallback } = {},
+): Promise<HdrEvaluation> {
+  const pairs = pairSequences(
+    await listSequences(predDir, HDR_EXT, 'JPEGImages'),
+    await listSequences(gtDir, HDR_EXT, 'JPEGImages'),
+    predDir,
+  );
   const sequences: HdrEvaluation['sequences'] = [];
   const progress = counter(pairs, opts.onProgress, opts.maxFrames);
   for (const s of pairs) {
@@ -254,7 +295,8 @@ export async function evaluateHdr(predDir: string, gtDir: string, opts: { maxFra
     for (const stem of stems) {
       const predPath = predictionFor(s, stem, predDir);
       const [a, b] = await Promise.all([readRadiance(predPath), readRadiance(s.gt.files.get(stem) as string)]);
-      if (a.width !== b.width || a.height !== b.height) throw new InputError(predPath, `prediction is ${a.width}x${a.height} but its ground truth is ${b.width}x${b.height}`);
+      if (a.width !== b.width || a.height !== b.height)
+        throw new InputError(predPath, `prediction is ${a.width}x${a.height} but its ground truth is ${b.width}x${b.height}`);
       r.push(logRadianceRmse(a.data, b.data));
       p.push(logLuminancePsnr(a.data, b.data));
       progress();
@@ -292,7 +334,11 @@ export interface LabelsEvaluation {
 export async function evaluateLabels(
   predDir: string,
   gtDir: string,
-  opts: { classes?: number; flow?: (sequence: string, frame: number) => Promise<Float32Array | undefined>; onProgress?: ProgressCallback } = {},
+  opts: {
+    classes?: number;
+    flow?: (sequence: string, frame: number) => Promise<Float32Array | undefined>;
+    onProgress?: ProgressCallback;
+  } = {},
 ): Promise<LabelsEvaluation> {
   const png = new Set(['.png']);
   const pairs = pairSequences(await listSequences(predDir, png, 'Annotations'), await listSequences(gtDir, png, 'Annotations'), predDir);
@@ -317,7 +363,8 @@ export async function evaluateLabels(
     for (const [stem, gtPath] of s.gt.files) {
       const predPath = predictionFor(s, stem, predDir);
       const [p, g] = await Promise.all([readLabelPng(predPath, { grayscale: 'values' }), readLabelPng(gtPath, { grayscale: 'values' })]);
-      if (p.width !== g.width || p.height !== g.height) throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${g.width}x${g.height}`);
+      if (p.width !== g.width || p.height !== g.height)
+        throw new InputError(predPath, `prediction is ${p.width}x${p.height} but its ground truth is ${g.width}x${g.height}`);
       confusion(p.data, g.data, classes, 255, conf);
       if (prev && opts.flow) {
         const flow = await opts.flow(s.name, i);

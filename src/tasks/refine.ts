@@ -11,6 +11,13 @@ export type CrfSettings = Pick<DenseCrfOptions, 'gaussian' | 'bilateral' | 'iter
  */
 export function refineWithCrf(p: PropertyMap, frame: RgbFrame, settings: CrfSettings = {}): PropertyMap {
   if (frame.width !== p.width || frame.height !== p.height) throw new RangeError('CRF: frame and map sizes differ');
-  const q = denseCrf({ unary: unaryFromProbabilities(p.data), M: p.channels, width: p.width, height: p.height, image: frame.data, ...settings });
+  const q = denseCrf({
+    unary: unaryFromProbabilities(p.data),
+    M: p.channels,
+    width: p.width,
+    height: p.height,
+    image: frame.data,
+    ...settings,
+  });
   return { width: p.width, height: p.height, channels: p.channels, data: q, confidence: p.confidence };
 }

@@ -15,12 +15,13 @@
  * passes (WeakMaps), so a frame segmented as a target is not segmented again as a guide, and
  * nothing outlives the session's references.
  */
-import { Rng } from '../../util/rng.js';
-import { type Lattice, buildLattice, matchVertices, slice, splat } from '../../ops/lattice.js';
+
+import { buildLattice, type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
 import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
+import { Rng } from '../../util/rng.js';
 import type { RgbFrame } from '../../video/types.js';
-import type { Engine, Guide, PropertyMap, Task } from '../types.js';
+import type { Engine, Guide, PropertyMap } from '../types.js';
 
 /** VPN Λa (ANCHORS §3.1): Y, Cb, Cr, x, y, t. */
 export const VPN_SCALES_A = [0.07, 0.4, 0.4, 0.02, 0.02, 0.01] as const;
@@ -81,7 +82,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
   const stride = Math.max(1, Math.round(options.pixelStride ?? 4));
   const colorSamples = options.colorSamples ?? 300_000;
   const seed = options.seed ?? 0;
-  if (scalesA.length !== 6 || scalesB.length !== 6) throw new RangeError('bilateral: scalesA and scalesB need 6 values (Y, Cb, Cr, x, y, t)');
+  if (scalesA.length !== 6 || scalesB.length !== 6)
+    throw new RangeError('bilateral: scalesA and scalesB need 6 values (Y, Cb, Cr, x, y, t)');
   if (colorScales.length !== 4) throw new RangeError('bilateral: colorScales needs 4 values (Y, x, y, t)');
 
   const superpixelCache = new WeakMap<Uint8Array, SuperpixelData>();
@@ -91,7 +93,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
   const superpixelsOf = (frame: RgbFrame, t: number): SuperpixelData => {
     const hit = superpixelCache.get(frame.data);
     if (hit && hit.features[5 * hit.count] === t) return hit;
-    if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height) workspace = createSlicWorkspace(frame.width, frame.height);
+    if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height)
+      workspace = createSlicWorkspace(frame.width, frame.height);
     const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
     const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
     const features = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
@@ -188,12 +191,19 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     const tgt = framePoints(target.frame, target.index, 'target');
     // Accumulate the guides' cached splats on the target's vertices (matched by key): the same sums
     // as one lattice built over all guide points and the target points (ANCHORS §2.1, §3.2).
-    const acc = (lat: Lattice, pick: (gp: FramePoints) => Lattice, splats: (s: { SA: Float32Array; SB: Float32Array }) => Float32Array, ones: (gp: FramePoints) => Float32Array, decayed: boolean) => {
+    const acc = (
+      lat: Lattice,
+      pick: (gp: FramePoints) => Lattice,
+      splats: (s: { SA: Float32Array; SB: Float32Array }) => Float32Array,
+      ones: (gp: FramePoints) => Float32Array,
+      decayed: boolean,
+    ) => {
       const V = new Float32Array((lat.M + 1) * C);
       const D = new Float32Array(lat.M + 1);
       for (let age = 0; age < used.length; age++) {
         const g = used[age];
-        if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
+        if (g.property.channels !== C)
+          throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
         const gp = framePoints(g.frame, g.index, 'guide');
         const S = splats(splatsOf(g, gp));
         const N = ones(gp);
@@ -209,8 +219,20 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       return num;
     };
     // Λa sees decayed unaries, Λb undecayed (VPN's deploy net feeds `unary` to the second BCL).
-    const a = acc(tgt.latA, (gp) => gp.latA, (s) => s.SA, (gp) => gp.onesA, true);
-    const b = acc(tgt.latB, (gp) => gp.latB, (s) => s.SB, (gp) => gp.onesB, false);
+    const a = acc(
+      tgt.latA,
+      (gp) => gp.latA,
+      (s) => s.SA,
+      (gp) => gp.onesA,
+      true,
+    );
+    const b = acc(
+      tgt.latB,
+      (gp) => gp.latB,
+      (s) => s.SB,
+      (gp) => gp.onesB,
+      false,
+    );
     const nOut = tgt.count;
     // 0.5/0.5 channel average, ReLU, normalise (VPN's "normalize" layer: divide by sum + 1e-12).
     const probs = new Float32Array(C * nOut);
@@ -228,7 +250,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       // Λb's undecayed average sums to 1 wherever some input reached the point, 0 where none did.
       support[k] = Math.min(1, Math.max(0, sb));
     }
-    if (tgt.sp) return { width, height, channels: C, data: smear(tgt.sp.labels, probs, C, n), confidence: smear(tgt.sp.labels, support, 1, n) };
+    if (tgt.sp)
+      return { width, height, channels: C, data: smear(tgt.sp.labels, probs, C, n), confidence: smear(tgt.sp.labels, support, 1, n) };
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
