@@ -4,7 +4,7 @@
  * for the superpixel and pixel variants (median over frames), and peak RSS while propagating
  * through a long synthetic video (sampled every 100 frames: must stay flat).
  *
- *   node --import tsx bench/bilateral-speed.ts [--frames 30] [--long 1000] [--long-size 854x480]
+ *   node --import tsx bench/bilateral-speed.ts [--frames 30] [--long 1000] [--long-size 320x240]
  */
 import { createBilateralEngine } from '../src/engines/bilateral/index.js';
 import { bilateralFilter } from '../src/ops/lattice.js';
@@ -16,7 +16,7 @@ import { argValue, machine, median } from './common.js';
 
 const frames = Number(argValue('frames', '30'));
 const longFrames = Number(argValue('long', '1000'));
-const [lw, lh] = (argValue('long-size', '854x480') as string).split('x').map(Number);
+const [lw, lh] = (argValue('long-size', '320x240') as string).split('x').map(Number);
 console.log(`# bilateral engine speed, ${machine()}, ${new Date().toISOString()}`);
 
 // Component timing on a synthetic 854x480 video (one object), 9 guide frames as in VPN.
