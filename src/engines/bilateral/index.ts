@@ -48,6 +48,19 @@ export interface BilateralOptions {
   readonly colorSamples?: number;
   /** Seed of the colour input sampling. Default 0. */
   readonly seed?: number;
+  /** When given, time spent is added here (milliseconds), for benchmarks. */
+  readonly timings?: BilateralTimings;
+}
+
+/** Cumulative time per stage of the bilateral engine. */
+export interface BilateralTimings {
+  /** SLIC and superpixel features (superpixel variant). */
+  superpixels: number;
+  /** Lattice builds, splats, vertex matching and slices. */
+  lattice: number;
+  /** Whole predict() calls (the rest = total − superpixels − lattice). */
+  total: number;
+  frames: number;
 }
 
 interface SuperpixelData {
@@ -96,8 +109,10 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height)
       workspace = createSlicWorkspace(frame.width, frame.height);
     const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
+    const started = performance.now();
     const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
     const features = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
+    if (options.timings) options.timings.superpixels += performance.now() - started;
     const data = { labels, count, features };
     superpixelCache.set(frame.data, data);
     return data;
@@ -158,10 +173,12 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       count = px.count;
       index = px.index;
     }
+    const started = performance.now();
     const latA = buildLattice(scaleFeatures(features, count, scalesA), count, null, count, 6);
     const latB = buildLattice(scaleFeatures(features, count, scalesB), count, null, count, 6);
     const ones = new Float32Array(count).fill(1);
     const points: FramePoints = { t, count, sp, index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
+    if (options.timings) options.timings.lattice += performance.now() - started;
     cache.set(frame.data, points);
     return points;
   };
@@ -178,7 +195,9 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       values = new Float32Array(C * pts.count);
       for (let c = 0; c < C; c++) for (let k = 0; k < pts.count; k++) values[c * pts.count + k] = g.property.data[c * n + idx[k]];
     }
+    const started = performance.now();
     const out = { SA: splat(pts.latA, values, C), SB: splat(pts.latB, values, C) };
+    if (options.timings) options.timings.lattice += performance.now() - started;
     splatCache.set(g.property.data, out);
     return out;
   };
@@ -189,6 +208,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 9);
     const tgt = framePoints(target.frame, target.index, 'target');
+    let latticeTime = 0;
     // Accumulate the guides' cached splats on the target's vertices (matched by key): the same sums
     // as one lattice built over all guide points and the target points (ANCHORS §2.1, §3.2).
     const acc = (
@@ -208,10 +228,14 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
         const S = splats(splatsOf(g, gp));
         const N = ones(gp);
         const w = decayed ? decay ** age : 1;
+        const started = performance.now();
         gatherSplats(V, D, matchVertices(lat, pick(gp)), S, N, C, w);
+        latticeTime += performance.now() - started;
       }
+      const started = performance.now();
       const num = slice(lat, V, C);
       const den = slice(lat, D, 1);
+      latticeTime += performance.now() - started;
       for (let k = 0; k < tgt.count; k++) {
         const inv = 1 / (den[k] + 1e-20);
         for (let c = 0; c < C; c++) num[c * tgt.count + k] *= inv;
@@ -250,8 +274,13 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       // Λb's undecayed average sums to 1 wherever some input reached the point, 0 where none did.
       support[k] = Math.min(1, Math.max(0, sb));
     }
-    if (tgt.sp)
-      return { width, height, channels: C, data: smear(tgt.sp.labels, probs, C, n), confidence: smear(tgt.sp.labels, support, 1, n) };
+    if (tgt.sp) {
+      const data = smear(tgt.sp.labels, probs, C, n);
+      // When this prediction guides later frames its unary is exactly `probs` (already
+      // normalised per superpixel): remember it instead of re-averaging the smeared map.
+      unaryCache.set(data, probs);
+      return { width, height, channels: C, data, confidence: smear(tgt.sp.labels, support, 1, n) };
+    }
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
@@ -329,7 +358,13 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     guides: { previous: Math.max(options.previousFrames ?? 9, 3) },
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
-      return ctx.task === 'color' || ctx.task === 'hdr' ? predictValues(target, guides) : predictProbabilities(target, guides);
+      const started = performance.now();
+      const out = ctx.task === 'color' || ctx.task === 'hdr' ? predictValues(target, guides) : predictProbabilities(target, guides);
+      if (options.timings) {
+        options.timings.total += performance.now() - started;
+        options.timings.frames += 1;
+      }
+      return out;
     },
   };
 }
