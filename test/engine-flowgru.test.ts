@@ -13,7 +13,7 @@ import { encodeRgbPng, writeLabelPng } from '../src/formats/png.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
 import { PropagationSession } from '../src/session/session.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
-import { probabilitiesToLabels } from '../src/tasks/maps.js';
+import { labelsToProbabilities, probabilitiesToLabels } from '../src/tasks/maps.js';
 
 const W = 96;
 const H = 72;
@@ -105,10 +105,14 @@ describe('flowgru engine', () => {
   });
 
   test('clear errors', async () => {
-    assert.throws(() => createFlowGruEngine({}), /needs per-frame estimates/);
     assert.throws(() => createFlowGruEngine({ perFrame, window: 1 }), /window must be an integer >= 2/);
     assert.throws(() => createFlowGruEngine({ perFrame, flow: 'bogus' as never }), /unknown flow backend/);
     const small = createScene({ seed: 1, width: 32, height: 24, frames: 3, objects: 1, classes: 3 });
+    const bare = createFlowGruEngine({});
+    assert.deepEqual(bare.tasks, ['mask', 'labels']);
+    const f0 = small.render(0);
+    const g = { index: 0, frame: f0.rgb, property: labelsToProbabilities(f0.classes, 3), isKeyframe: true };
+    await assert.rejects(bare.predict({ index: 1, frame: small.render(1).rgb }, [g], { task: 'labels' }), /needs per-frame estimates/);
     const session = new PropagationSession(sceneFrameSource(small), {
       task: 'labels',
       engine: createFlowGruEngine({
