@@ -6,14 +6,18 @@ import { after, describe, test } from 'node:test';
 import { runFlow } from '../src/cli/flow.js';
 import { runTrain } from '../src/cli/train.js';
 import { createFlowGruEngine, perFrameFromFolder } from '../src/engines/flowgru/index.js';
-import { simulatePerFrame } from '../src/engines/flowgru/simulate.js';
+import { davisSimSeed, simulatePerFrame } from '../src/engines/flowgru/simulate.js';
 import type { PropertyMap } from '../src/engines/types.js';
 import { readFlo } from '../src/formats/flo.js';
 import { encodeRgbPng, writeLabelPng } from '../src/formats/png.js';
+import { jaccard } from '../src/metrics/davis.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
+import { resizeNearestU8 } from '../src/ops/resize.js';
 import { PropagationSession } from '../src/session/session.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
 import { labelsToProbabilities, probabilitiesToLabels } from '../src/tasks/maps.js';
+import { openDavis } from '../src/video/davis.js';
+import { sharedPath } from './helpers/shared.js';
 
 const W = 96;
 const H = 72;
@@ -156,5 +160,33 @@ describe('flowgru engine', () => {
     assert.ok(err / cnt < 1.5, `mean endpoint error ${(err / cnt).toFixed(2)} px`);
     await assert.rejects(runTrain({ models: 'bogus' }), /unknown target "bogus"/);
     await assert.rejects(runFlow(join(dir, 'a.png'), join(dir, 'missing.png'), { out: join(dir, 'g.flo') }), /missing\.png/);
+  });
+
+  const davis = sharedPath('davis');
+  test('DAVIS blackswan (8 frames at 240x135): the bundled mask model beats its per-frame input', { skip: davis.skip }, async () => {
+    const d = await openDavis(davis.path, 'blackswan');
+    const { width: W0, height: H0 } = d.frames.info;
+    const gts = await Promise.all(Array.from({ length: 8 }, (_, t) => d.annotations.read(t)));
+    const small = (t: number, w: number, h: number) => ({ width: w, height: h, data: resizeNearestU8(gts[t].data, W0, H0, w, h) });
+    const perFrameDavis = async (t: number, frame: { width: number; height: number }) =>
+      simulatePerFrame(small(t, frame.width, frame.height), 2, t, { seed: davisSimSeed('blackswan') });
+    const session = new PropagationSession(d.frames, {
+      task: 'mask',
+      engine: createFlowGruEngine({ perFrame: perFrameDavis }),
+      maxInternalSize: 240,
+    });
+    session.addKeyframe(0, { mask: gts[0] });
+    let jFused = 0;
+    let jInput = 0;
+    for await (const r of session.propagate({ direction: 'forward', to: 7 })) {
+      if (r.index === 0) continue;
+      const gt = gts[r.index].data;
+      jFused += jaccard(r.labels?.data as Uint8Array, gt, W0, H0);
+      const x = await perFrameDavis(r.index, { width: session.internalWidth, height: session.internalHeight });
+      const xs = probabilitiesToLabels(x).data;
+      jInput += jaccard(resizeNearestU8(xs, x.width, x.height, W0, H0), gt, W0, H0);
+    }
+    await session.dispose();
+    assert.ok(jFused > jInput + 0.05 * 7, `J sum fused ${jFused.toFixed(3)} vs per-frame ${jInput.toFixed(3)} over 7 frames`);
   });
 });

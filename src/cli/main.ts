@@ -2,11 +2,18 @@ import { Command, CommanderError, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { runEval } from './eval.js';
+import { runFlow } from './flow.js';
 import { runInfo } from './info.js';
 import { runPropagate } from './propagate.js';
+import { runTrain } from './train.js';
 
 /** Entry point of the `vprop` command. Returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // `vprop ... | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = new Command('vprop')
     .description('Propagate key-frame annotations (masks, colour, HDR, labels) through video.')
     .showHelpAfterError()
@@ -65,9 +72,35 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-internal-size <px>', 'longest side the engine works at')
     .requiredOption('--out <dir>', 'output folder')
     .option('--no-video', 'do not write the overlay / colour mp4')
+    .option('--per-frame <dir>', "flowgru: folder of per-frame label PNGs (a static predictor's output), one per frame")
     .option('--option <key=value...>', 'engine options (repeatable)')
     .option('--json', 'machine-readable summary on stdout')
     .action((source, o) => run(() => runPropagate(source, o))());
+
+  program
+    .command('flow')
+    .description('optical flow between two images: Middlebury .flo plus a colour-coded PNG')
+    .argument('<a>', 'first image')
+    .argument('<b>', 'second image')
+    .requiredOption('--out <file.flo>', 'output .flo file')
+    .option('--png <file>', "colour-coded PNG (default: the .flo path with .png; 'none' to skip)")
+    .addOption(new Option('--backend <b>').choices(['auto', 'dis', 'farneback']).default('auto'))
+    .addOption(new Option('--preset <p>', 'DIS preset').choices(['fast', 'medium']).default('medium'))
+    .option('--backward', "flow from B to A on B's grid (GRFP convention) instead of A to B")
+    .option('--max-flow <px>', 'flow magnitude of full colour saturation in the PNG')
+    .option('--json', 'machine-readable summary on stdout')
+    .action((a, b, o) => run(() => runFlow(a, b, o))());
+
+  program
+    .command('train')
+    .description('train a learned model with PyTorch (needs a repository checkout and python3-torch)')
+    .argument('[method]', 'what to train', 'grfp')
+    .option('--models <list>', 'comma-separated targets (default: all)')
+    .option('--steps <n>', 'training steps per model')
+    .option('--python <path>', 'Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3)')
+    .option('--nice <n>', 'nice level of the training processes')
+    .option('--dry-run', 'print the plan and exit')
+    .action((method, o) => run(() => runTrain({ ...o, method }))());
 
   try {
     await program.parseAsync(argv);

@@ -26,6 +26,7 @@ interface PropagateCliOptions {
   out: string;
   video: boolean;
   option?: string[];
+  perFrame?: string;
   json?: boolean;
 }
 
@@ -51,6 +52,7 @@ export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): 
   const started = performance.now();
   const source = await openSource(sourceSpec);
   const engineOptions = parseEngineOptions(o.option);
+  if (o.perFrame) engineOptions.perFrameDir = o.perFrame;
   const engine = createEngine(o.engine, engineOptions);
   const bar = createProgressBar('propagate', !o.json);
   let computed = 0;

@@ -1,5 +1,6 @@
 import { type BilateralOptions, createBilateralEngine } from './bilateral/index.js';
 import { createCopyEngine } from './copy/index.js';
+import { type FlowGruOptions, createFlowGruEngine } from './flowgru/index.js';
 import type { Engine } from './types.js';
 
 export type { Engine, EngineContext, Guide, GuideRequest, PropertyMap, Task } from './types.js';
@@ -8,6 +9,7 @@ export type { Engine, EngineContext, Guide, GuideRequest, PropertyMap, Task } fr
 const factories: Record<string, (options: Record<string, unknown>) => Engine> = {
   copy: () => createCopyEngine(),
   bilateral: (o) => createBilateralEngine(o as BilateralOptions),
+  flowgru: (o) => createFlowGruEngine(o as FlowGruOptions),
 };
 
 export function engineNames(): string[] {

@@ -1,0 +1,93 @@
+/**
+ * `vprop train grfp`: trains the GRFP STGRU models with PyTorch (training/, a repository checkout
+ * is needed) by running training/scripts/train-all.sh: dump the training data from the TypeScript
+ * side (resumable), train each model (resumable from its last checkpoint), export ONNX into
+ * src/models/weights (bundled) or training/models (DAVIS fold models), write parity fixtures.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
+
+export const GRFP_TARGETS = [
+  'data',
+  'init',
+  'labels-exact',
+  'labels-shared',
+  'masks-synth',
+  'masks-davis-foldA',
+  'masks-davis-foldB',
+  'masks',
+] as const;
+
+export interface TrainCliOptions {
+  /** What to train; only 'grfp' exists. */
+  method?: string;
+  /** Comma-separated targets (default: all, in the order of GRFP_TARGETS). */
+  models?: string;
+  /** Training steps per model (default 1000). */
+  steps?: string;
+  /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
+  python?: string;
+  /** nice level of the data dump and training processes (default 10). */
+  nice?: string;
+  /** Print the plan and exit. */
+  dryRun?: boolean;
+}
+
+function findRepoRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'training', 'scripts', 'train-all.sh'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
+}
+
+export async function runTrain(o: TrainCliOptions = {}): Promise<number> {
+  const method = o.method ?? 'grfp';
+  if (method !== 'grfp') throw new InputError('vprop train', `unknown method "${method}" (available: grfp)`);
+  const root = findRepoRoot();
+  if (!root) throw new InputError('vprop train', 'training/ is not here: training needs a checkout of the vprop repository');
+  const targets = (o.models ?? GRFP_TARGETS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const t of targets) {
+    if (!(GRFP_TARGETS as readonly string[]).includes(t))
+      throw new InputError('--models', `unknown target "${t}" (${GRFP_TARGETS.join(', ')})`);
+  }
+  const steps = o.steps ?? '1000';
+  if (!/^\d+$/.test(steps) || Number(steps) < 1) throw new InputError('--steps', `must be a positive integer, got "${steps}"`);
+  const python = resolve(o.python ?? process.env.VPROP_PYTHON ?? '/usr/bin/python3');
+  const script = join(root, 'training', 'scripts', 'train-all.sh');
+  process.stdout.write(`vprop train grfp: ${targets.join(' → ')} (${steps} steps per model, ${python})\n`);
+  if (o.dryRun) {
+    process.stdout.write(`would run: STEPS=${steps} VPROP_PYTHON=${python} ${script} ${targets.join(' ')}\n`);
+    return 0;
+  }
+  if (targets.some((t) => t !== 'data')) {
+    const check = spawnSync(python, ['-c', 'import torch, onnx'], { encoding: 'utf8' });
+    if (check.status !== 0) {
+      throw new InputError(
+        python,
+        `cannot import torch and onnx (on Debian: apt-get install python3-torch python3-onnx; or pass --python): ${(check.stderr || String(check.error ?? '')).trim().split('\n').pop()}`,
+      );
+    }
+  }
+  const child = spawn('bash', [script, ...targets], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, STEPS: steps, VPROP_PYTHON: python, NICE_LEVEL: o.nice ?? '10' },
+  });
+  return await new Promise<number>((res) => {
+    child.on('error', (err) => {
+      process.stderr.write(`vprop train: cannot run ${script}: ${err.message}\n`);
+      res(1);
+    });
+    child.on('close', (code, signal) => res(code ?? (signal ? 130 : 1)));
+  });
+}

@@ -1,0 +1,5 @@
+/** ONNX model loading (runtime-agnostic; `onnxruntime-node` imported lazily), tensors, bundled weights. */
+export { type OnnxMetadata, readOnnxMetadata } from './metadata.js';
+export { type LoadModelOptions, loadModel, nodeOrt, type OnnxModel, type OrtRuntime, type TensorData, type TensorInfo } from './session.js';
+export { logProbabilities, nchw, rgbToPlanar, softmaxChannels } from './tensor.js';
+export { BUNDLED_MODELS, type BundledModel, bundledModelPath } from './weights.js';

@@ -1,0 +1,53 @@
+/**
+ * The registry of bundled model files (`src/models/weights/*.onnx`, produced by `training/`; how
+ * each was trained is in training/README.md and in the file's `vprop.*` metadata).
+ *
+ * `bundledModelPath(name)` is Node-only (it resolves the file next to the sources, also from a
+ * compiled `dist/src/models`); in a browser, fetch `weights/<file>` yourself and pass the bytes to
+ * `loadModel`.
+ */
+export interface BundledModel {
+  readonly name: string;
+  readonly file: string;
+  readonly description: string;
+}
+
+export const BUNDLED_MODELS: readonly BundledModel[] = [
+  {
+    name: 'grfp-mask',
+    file: 'grfp-mask-shared.onnx',
+    description: 'GRFP STGRU, channel-agnostic cell (any K+1 mask channels); trained on synthetic scenes and DAVIS-2016 dev-10',
+  },
+  {
+    name: 'grfp-labels',
+    file: 'grfp-labels-shared.onnx',
+    description: 'GRFP STGRU, channel-agnostic cell without a background bias (any class count); trained on synthetic label scenes',
+  },
+  {
+    name: 'grfp-labels-c6',
+    file: 'grfp-labels-exact-c6.onnx',
+    description: 'GRFP STGRU, the exact per-class cell for 6 classes (vprop synthetic scenes: ground, sky, 4 object classes)',
+  },
+];
+
+/** Absolute path of a bundled model (Node). Throws naming the file when it is missing. */
+export async function bundledModelPath(name: string): Promise<string> {
+  const m = BUNDLED_MODELS.find((b) => b.name === name || b.file === name);
+  if (!m) throw new Error(`unknown bundled model "${name}" (available: ${BUNDLED_MODELS.map((b) => b.name).join(', ')})`);
+  const { existsSync } = await import('node:fs');
+  const { dirname, join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  const tried: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    for (const rel of [join('weights', m.file), join('src', 'models', 'weights', m.file)]) {
+      const p = join(dir, rel);
+      tried.push(p);
+      if (existsSync(p)) return p;
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`bundled model ${m.file} not found (looked in ${tried.slice(0, 2).join(', ')}, ...)`);
+}

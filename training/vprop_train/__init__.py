@@ -1,0 +1,1 @@
+"""vprop training: GRFP/STGRU cells (PyTorch), data loading, training and ONNX export."""
