@@ -1,6 +1,6 @@
 import { type BilateralOptions, createBilateralEngine } from './bilateral/index.js';
 import { createCopyEngine } from './copy/index.js';
-import { type FlowGruOptions, createFlowGruEngine } from './flowgru/index.js';
+import { createFlowGruEngine, type FlowGruOptions } from './flowgru/index.js';
 import type { Engine } from './types.js';
 
 export type { Engine, EngineContext, Guide, GuideRequest, PropertyMap, Task } from './types.js';

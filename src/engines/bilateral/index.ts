@@ -257,6 +257,7 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       (gp) => gp.onesB,
       false,
     );
+    if (options.timings) options.timings.lattice += latticeTime;
     const nOut = tgt.count;
     // 0.5/0.5 channel average, ReLU, normalise (VPN's "normalize" layer: divide by sum + 1e-12).
     const probs = new Float32Array(C * nOut);
