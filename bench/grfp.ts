@@ -39,7 +39,7 @@ import { computeFlow } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar, resizeNearestU8 } from '../src/ops/resize.js';
 import { mergeDirections } from '../src/session/session.js';
 import { createScene } from '../src/synth/index.js';
-import { hash3 } from '../src/synth/rng.js';
+import { hash3 } from '../src/util/rng.js';
 import { labelsToProbabilities, probabilitiesToLabels } from '../src/tasks/maps.js';
 import { openDavis } from '../src/video/davis.js';
 import type { LabelImage, RgbFrame } from '../src/video/types.js';

@@ -21,7 +21,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { hash3 } from '../src/synth/rng.js';
+import { hash3 } from '../src/util/rng.js';
 import { createScene } from '../src/synth/index.js';
 import { davisSimSeed, simulatePerFrame, synthSimSeed } from '../src/engines/flowgru/simulate.js';
 import { computeFlow } from '../src/ops/flow.js';

@@ -17,7 +17,7 @@
  * Lengths scale with `scale` (default min(W, H) / 240).
  */
 import { fbmGrid } from '../../synth/noise.js';
-import { hash3, hashUnit } from '../../synth/rng.js';
+import { hash3, hashUnit } from '../../util/rng.js';
 import type { LabelImage } from '../../video/types.js';
 import type { PropertyMap } from '../types.js';
 
