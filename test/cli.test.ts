@@ -4,7 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeLabelPng } from '../src/formats/png.js';
+import { readNpy } from '../src/formats/npy.js';
+import { readLabelPng, writeLabelPng } from '../src/formats/png.js';
+import { jaccard } from '../src/metrics/davis.js';
 import { createScene } from '../src/synth/index.js';
 import { RgbFolderSink } from '../src/video/sinks.js';
 import { projectRoot, sharedPath } from './helpers/shared.js';
@@ -98,6 +100,74 @@ test('vprop propagate on an image folder with a palette key-frame writes one mas
     const bad = vprop('propagate', join(dir, 'frames'), '--keyframes', `0:${join(dir, 'missing.png')}`, '--out', out);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /missing\.png/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('one engine feeds another: bilateral --probabilities as flowgru --per-frame', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vprop-chain-'));
+  try {
+    const T = 8;
+    const scene = createScene({ seed: 11, width: 80, height: 60, frames: T, objects: 2 });
+    const frames = new RgbFolderSink(join(dir, 'frames'));
+    for (let t = 0; t < T; t++) await frames.write(t, scene.render(t).rgb);
+    await frames.close();
+    await writeLabelPng(join(dir, 'key0.png'), scene.render(0).labels);
+    const key = `0:${join(dir, 'key0.png')}`;
+    const first = join(dir, 'bilateral');
+    const a = vprop(
+      'propagate',
+      join(dir, 'frames'),
+      '--engine',
+      'bilateral',
+      '--keyframes',
+      key,
+      '--out',
+      first,
+      '--probabilities',
+      '--no-video',
+    );
+    assert.equal(a.code, 0, a.stderr);
+    const files = readdirSync(join(first, 'probabilities')).sort();
+    assert.equal(files.length, T);
+    const p = await readNpy(join(first, 'probabilities', files[3]));
+    assert.deepEqual(p.shape, [3, 60, 80], 'K+1 channels, then rows, then columns');
+    assert.equal(p.dtype, '<f2');
+    const second = join(dir, 'flowgru');
+    const b = vprop(
+      'propagate',
+      join(dir, 'frames'),
+      '--engine',
+      'flowgru',
+      '--keyframes',
+      key,
+      '--per-frame',
+      join(first, 'probabilities'),
+      '--out',
+      second,
+      '--no-video',
+    );
+    assert.equal(b.code, 0, b.stderr);
+    const masks = readdirSync(join(second, 'masks')).sort();
+    assert.equal(masks.length, T);
+    // The chained result is a segmentation of the scene, not noise: its J against the exact
+    // labels of the last frame is well above what a wrong channel or axis order would give.
+    const last = await readLabelPng(join(second, 'masks', masks[T - 1]));
+    const gt = scene.render(T - 1).labels;
+    let jSum = 0;
+    for (let o = 1; o <= 2; o++) {
+      jSum += jaccard(
+        last.data.map((v) => (v === o ? 1 : 0)),
+        gt.data.map((v) => (v === o ? 1 : 0)),
+        80,
+        60,
+      );
+    }
+    assert.ok(jSum / 2 > 0.6, `mean J of the last frame ${jSum / 2}`);
+    const bad = vprop('propagate', join(dir, 'frames'), '--task', 'color', '--keyframes', key, '--out', join(dir, 'c'), '--probabilities');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--probabilities: only for the mask and labels tasks/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import { createFlowGruEngine, perFrameFromFolder } from '../src/engines/flowgru/
 import { davisSimSeed, simulatePerFrame } from '../src/engines/flowgru/simulate.js';
 import type { PropertyMap } from '../src/engines/types.js';
 import { readFlo } from '../src/formats/flo.js';
+import { encodeNpy } from '../src/formats/npy.js';
 import { encodeRgbPng, writeLabelPng } from '../src/formats/png.js';
 import { jaccard } from '../src/metrics/davis.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
@@ -106,6 +107,38 @@ describe('flowgru engine', () => {
     await assert.rejects(fn(99, scene.render(2).rgb), /no per-frame estimate for frame 99/);
     const out = await run({ perFrameDir: dir }, 'forward');
     assert.equal(out.size, T);
+  });
+
+  test('perFrameFromFolder reads .npy probabilities, scores (softmax) and label maps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vprop-flowgru-npy-'));
+    dirs.push(dir);
+    const n = W * H;
+    const probs = (await perFrame(3)).data;
+    writeFileSync(join(dir, '00003.npy'), encodeNpy(probs, [C, H, W]));
+    // Scores whose softmax is `probs`: log-probabilities plus a per-pixel offset.
+    const scores = probs.map((v, i) => Math.log(v) + 5 + (i % n) / n);
+    writeFileSync(join(dir, '00004.npy'), encodeNpy(scores, [C, H, W]));
+    const labels = new Float32Array(gtClasses[5].data);
+    writeFileSync(join(dir, '00005.npy'), encodeNpy(labels, [H, W]));
+    const fn = await perFrameFromFolder(dir, C);
+    const p3 = await fn(3, scene.render(3).rgb);
+    assert.equal(p3.channels, C);
+    assert.ok(
+      p3.data.every((v, i) => Math.abs(v - probs[i]) < 1e-7),
+      'probabilities are read as they are',
+    );
+    const p4 = await fn(4, scene.render(4).rgb);
+    let worst = 0;
+    for (let i = 0; i < C * n; i++) worst = Math.max(worst, Math.abs(p4.data[i] - probs[i]));
+    assert.ok(worst < 1e-5, `scores go through a softmax (max |Δp| ${worst})`);
+    // A float (H, W) array is not a label map.
+    await assert.rejects(
+      fn(5, scene.render(5).rgb),
+      /00005\.npy: expected a \(C, H, W\) array .* or an \(H, W\) integer label map, got <f4/,
+    );
+    const forced = await perFrameFromFolder(dir, C, { values: 'logits' });
+    const q3 = await forced(3, scene.render(3).rgb);
+    assert.ok(Math.abs(q3.data[0] - probs[0]) > 1e-3, "values: 'logits' applies the softmax even to probabilities");
   });
 
   test('clear errors', async () => {

@@ -72,7 +72,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-internal-size <px>', 'longest side the engine works at')
     .requiredOption('--out <dir>', 'output folder')
     .option('--no-video', 'do not write the overlay / colour mp4')
-    .option('--per-frame <dir>', "flowgru: folder of per-frame label PNGs (a static predictor's output), one per frame")
+    .option(
+      '--per-frame <dir>',
+      "flowgru: per-frame estimates, one file per frame: label PNGs or .npy (C,H,W) probabilities / scores (a static predictor's output, or another run's --probabilities)",
+    )
+    .option('--probabilities', 'mask / labels: also write the soft maps as probabilities/NNNNN.npy (float16, C x H x W)')
     .option('--option <key=value...>', 'engine options (repeatable)')
     .option('--json', 'machine-readable summary on stdout')
     .action((source, o) => run(() => runPropagate(source, o))());

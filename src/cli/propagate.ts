@@ -9,7 +9,7 @@ import { probabilitiesToLabels } from '../tasks/maps.js';
 import { refineWithCrf } from '../tasks/refine.js';
 import { DavisFrameSource } from '../video/davis.js';
 import { openSource } from '../video/open.js';
-import { ExrSequenceSink, Mp4Sink, overlayMask, PaletteFolderSink, RgbFolderSink } from '../video/sinks.js';
+import { ExrSequenceSink, Mp4Sink, NpyFolderSink, overlayMask, PaletteFolderSink, RgbFolderSink } from '../video/sinks.js';
 import type { FrameSink, RgbFrame } from '../video/types.js';
 import { parseKeyframeSpec, readAnnotation } from './keyframes.js';
 import { createProgressBar } from './progress.js';
@@ -27,6 +27,7 @@ interface PropagateCliOptions {
   video: boolean;
   option?: string[];
   perFrame?: string;
+  probabilities?: boolean;
   json?: boolean;
 }
 
@@ -50,6 +51,8 @@ export function parseEngineOptions(list: string[] | undefined): Record<string, u
  */
 export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): Promise<number> {
   const started = performance.now();
+  if (o.probabilities && o.task !== 'mask' && o.task !== 'labels')
+    throw new InputError('--probabilities', `only for the mask and labels tasks, not ${o.task}`);
   const source = await openSource(sourceSpec);
   const engineOptions = parseEngineOptions(o.option);
   if (o.perFrame) engineOptions.perFrameDir = o.perFrame;
@@ -92,8 +95,11 @@ export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): 
       o.video && o.direction !== 'backward' && o.task !== 'hdr'
         ? new Mp4Sink(join(o.out, o.task === 'color' ? 'color.mp4' : 'overlay.mp4'), { width, height, fps })
         : undefined;
+    // Soft maps (mask / class probabilities) as .npy, e.g. as another engine's per-frame input.
+    const probabilitySink = o.probabilities ? new NpyFolderSink(join(o.out, 'probabilities')) : undefined;
     sinks.push(frameSink as FrameSink<never>);
     if (video) sinks.push(video as FrameSink<never>);
+    if (probabilitySink) sinks.push(probabilitySink as FrameSink<never>);
 
     let written = 0;
     let videoIndex = 0;
@@ -110,6 +116,7 @@ export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): 
         result = { ...r, property, labels: probabilitiesToLabels(property) };
       }
       await writeResult(result, frameSink, video ? { sink: video, index: videoIndex++, frame: () => source.frame(r.index) } : undefined);
+      if (probabilitySink) await probabilitySink.write(r.index, result.property);
       written++;
     }
     bar.stop();

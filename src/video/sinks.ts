@@ -9,6 +9,7 @@ import { dirname, extname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import sharp from 'sharp';
 import { encodeExr } from '../formats/exr.js';
+import { encodeNpy } from '../formats/npy.js';
 import { DAVIS_PALETTE, encodePalettePng, encodeRgbPng } from '../formats/png.js';
 import { temporarySibling } from '../util/atomic.js';
 import { type ExitStatus, exitOf, ffmpegBinary, MissingFfmpegError, StderrTail } from './ffmpeg.js';
@@ -191,6 +192,34 @@ export class ExrSequenceSink extends AtomicFolderSink<RadianceFrame> {
     if (f.data.length !== 3 * f.width * f.height)
       throw new Error(`radiance frame has ${f.data.length} values, expected 3x${f.width}x${f.height} (planar RGB)`);
     return encodeExr({ width: f.width, height: f.height, channels: ['R', 'G', 'B'], data: f.data }, { type: 'half', compression: 'zip' });
+  }
+}
+
+/** A planar property map (C x H x W floats, `data[c * width * height + y * width + x]`). */
+export interface PlanarMap {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly data: Float32Array;
+}
+
+/**
+ * Property maps (e.g. mask or class probabilities) as NumPy `.npy` files of shape (C, H, W),
+ * float16 by default (probabilities need no more; a 854x480 two-channel map is 1.6 MB), readable
+ * with `np.load` and by the flowgru engine's per-frame input.
+ */
+export class NpyFolderSink extends AtomicFolderSink<PlanarMap> {
+  private readonly dtype: '<f2' | '<f4';
+  constructor(dir: string, opts: FolderSinkOptions & { dtype?: 'float16' | 'float32' } = {}) {
+    super(dir, opts.pattern ?? '%05d.npy');
+    if (this.names.extension !== '.npy')
+      throw new Error(`NpyFolderSink writes .npy files; pattern "${this.names.pattern}" must end in .npy`);
+    this.dtype = opts.dtype === 'float32' ? '<f4' : '<f2';
+  }
+  protected encode(_index: number, m: PlanarMap): Uint8Array {
+    if (m.data.length !== m.channels * m.width * m.height)
+      throw new Error(`property map has ${m.data.length} values, expected ${m.channels}x${m.height}x${m.width}`);
+    return encodeNpy(m.data, [m.channels, m.height, m.width], this.dtype);
   }
 }
 

@@ -34,8 +34,13 @@ export { type FolderPerFrameOptions, type PerFrameFn, perFrameFromFolder } from 
 export interface FlowGruOptions {
   /** The per-frame estimates x_t (required): probabilities for frame `index`. */
   readonly perFrame?: PerFrameFn;
-  /** Alternative to `perFrame` (e.g. from the CLI): a folder of label PNGs, one per frame (see `perFrameFromFolder`). */
+  /**
+   * Alternative to `perFrame` (e.g. from the CLI): a folder with one file per frame, label PNGs or
+   * `.npy` probabilities / scores (see `perFrameFromFolder`).
+   */
   readonly perFrameDir?: string;
+  /** `perFrameDir`, floating-point `.npy` maps: 'auto' (default), 'probabilities' or 'logits'. */
+  readonly perFrameValues?: 'auto' | 'probabilities' | 'logits';
   /** `perFrameDir`: probability of the labelled class (default 0.9). */
   readonly perFrameConfidence?: number;
   /** `perFrameDir`: channel count of its maps (default: the key-frames' channel count, at least 2). */
@@ -117,6 +122,7 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
         : import('./per-frame.js').then((m) =>
             m.perFrameFromFolder(options.perFrameDir as string, perFrameDirChannels, {
               confidence: num(options.perFrameConfidence, 'perFrameConfidence'),
+              values: options.perFrameValues,
             }),
           );
     }
@@ -140,7 +146,9 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
       if (ctx.task !== 'mask' && ctx.task !== 'labels') throw new Error(`flowgru: the ${ctx.task} task is not supported (mask, labels)`);
       if (!options.perFrame && !options.perFrameDir) {
         // Checked here rather than at creation, so that `createEngine('flowgru', {})` can list the engine's tasks.
-        throw new Error('flowgru: needs per-frame estimates: the perFrame option (a function) or perFrameDir (a folder of label PNGs)');
+        throw new Error(
+          'flowgru: needs per-frame estimates: the perFrame option (a function) or perFrameDir (a folder of label PNGs or .npy maps)',
+        );
       }
       if (guides.length === 0) throw new Error('flowgru: no guide frame (the previous frame of the pass)');
       const { width: W, height: H } = target.frame;

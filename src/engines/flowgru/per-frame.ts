@@ -2,10 +2,20 @@
  * Per-frame (static) estimates for the flowgru engine: the `x_t` of GRFP, one probability map per
  * frame, independent of the propagation. Probabilities, planar C x H x W (masks: K+1 channels,
  * background first; labels: C classes).
+ *
+ * Files accepted in a per-frame folder, one per frame:
+ * - `.png` label maps (palette index or grey value = class / object id), made soft with
+ *   `confidence`;
+ * - `.npy` (NumPy, `np.save`): shape (C, H, W) probabilities or scores, or (H, W) integer label
+ *   maps. Floating-point (C, H, W) arrays are probabilities when every value is in [0, 1] and
+ *   every pixel sums to 1 (±0.01, float16 rounding), else unnormalised scores (logits) to which a
+ *   softmax is applied (`values` forces either reading); uint8 arrays are probabilities x 255.
+ *   `vprop propagate --probabilities` writes this layout, so one engine's output can feed another.
  */
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../../errors.js';
+import { type NpyArray, readNpy } from '../../formats/npy.js';
 import { readLabelPng } from '../../formats/png.js';
 import { naturalSort } from '../../util/natural-sort.js';
 import type { RgbFrame } from '../../video/types.js';
@@ -22,7 +32,11 @@ export interface FolderPerFrameOptions {
   readonly confidence?: number;
   /** Grey PNGs: 'binary' (any non-zero = 1, DAVIS-2016) or 'values' (raw value = id). Default 'values'. */
   readonly grayscale?: 'binary' | 'values';
+  /** Floating-point `.npy` maps: 'auto' (default; see the module comment), 'probabilities' or 'logits'. */
+  readonly values?: 'auto' | 'probabilities' | 'logits';
 }
+
+const EXTENSIONS = new Set(['.png', '.npy']);
 
 /**
  * Per-frame estimates read from a folder of label PNGs (palette index or grey value = class or
@@ -36,11 +50,14 @@ export async function perFrameFromFolder(dir: string, channels: number, opts: Fo
   if (!(conf > 0 && conf <= 1)) throw new RangeError(`perFrameFromFolder: confidence must be in (0, 1], got ${conf}`);
   let names: string[];
   try {
-    names = naturalSort((await readdir(dir)).filter((n) => extname(n).toLowerCase() === '.png' && !n.startsWith('.')));
+    names = naturalSort((await readdir(dir)).filter((n) => EXTENSIONS.has(extname(n).toLowerCase()) && !n.startsWith('.')));
   } catch (err) {
     throw new InputError(dir, `cannot list per-frame estimates (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (names.length === 0) throw new InputError(dir, 'contains no PNG per-frame estimates');
+  if (names.length === 0) throw new InputError(dir, 'contains no per-frame estimates (.png label maps or .npy arrays)');
+  const valuesMode = opts.values ?? 'auto';
+  if (!['auto', 'probabilities', 'logits'].includes(valuesMode))
+    throw new RangeError(`perFrameFromFolder: values must be auto, probabilities or logits, got ${String(valuesMode)}`);
   const numbers = names.map((n) => /(\d+)$/.exec(basename(n, extname(n)))?.[1]);
   const byIndex = new Map<number, string>();
   if (numbers.every((v) => v !== undefined) && new Set(numbers.map(Number)).size === names.length) {
@@ -49,21 +66,38 @@ export async function perFrameFromFolder(dir: string, channels: number, opts: Fo
     for (let i = 0; i < names.length; i++) byIndex.set(i, join(dir, names[i]));
   }
   const rest = channels > 1 ? (1 - conf) / (channels - 1) : 0;
+  const checkSize = (file: string, width: number, height: number, frame: RgbFrame) => {
+    // The engine resizes maps of another size; only reject a different aspect ratio.
+    if (Math.abs(width / height - frame.width / frame.height) > 0.02) {
+      throw new InputError(file, `estimate is ${width}x${height} but the frame is ${frame.width}x${frame.height}`);
+    }
+  };
   return async (index: number, frame: RgbFrame): Promise<PropertyMap> => {
     const file = byIndex.get(index);
     if (!file) throw new InputError(dir, `no per-frame estimate for frame ${index}`);
-    const labels = await readLabelPng(file, { grayscale: opts.grayscale ?? 'values' });
-    if (labels.width !== frame.width || labels.height !== frame.height) {
-      // The engine resizes maps of another size; only reject a different aspect ratio.
-      if (Math.abs(labels.width / labels.height - frame.width / frame.height) > 0.02) {
-        throw new InputError(file, `estimate is ${labels.width}x${labels.height} but the frame is ${frame.width}x${frame.height}`);
+    let labels: { width: number; height: number; data: ArrayLike<number> };
+    if (extname(file).toLowerCase() === '.npy') {
+      const arr = await readNpy(file);
+      if (arr.shape.length === 3) {
+        const map = npyProbabilities(arr, file, valuesMode);
+        checkSize(file, map.width, map.height, frame);
+        return map;
       }
+      if (arr.shape.length !== 2 || /f/.test(arr.dtype))
+        throw new InputError(
+          file,
+          `expected a (C, H, W) array of probabilities or scores or an (H, W) integer label map, got ${arr.dtype} (${arr.shape.join(', ')})`,
+        );
+      labels = { height: arr.shape[0], width: arr.shape[1], data: arr.data };
+    } else {
+      labels = await readLabelPng(file, { grayscale: opts.grayscale ?? 'values' });
     }
+    checkSize(file, labels.width, labels.height, frame);
     const n = labels.width * labels.height;
     const data = new Float32Array(channels * n).fill(rest);
     for (let i = 0; i < n; i++) {
       const k = labels.data[i];
-      if (k >= channels) {
+      if (k < 0 || k >= channels) {
         throw new InputError(
           file,
           `label ${k} at pixel ${i} is not below the ${channels} channels (flowgru: set the perFrameChannels option to the class count)`,
@@ -73,4 +107,56 @@ export async function perFrameFromFolder(dir: string, channels: number, opts: Fo
     }
     return { width: labels.width, height: labels.height, channels, data };
   };
+}
+
+/** (C, H, W) `.npy` → probabilities (see the module comment for how values are read). */
+function npyProbabilities(arr: NpyArray, file: string, mode: 'auto' | 'probabilities' | 'logits'): PropertyMap {
+  const [C, height, width] = arr.shape;
+  const n = width * height;
+  if (C < 1 || n < 1) throw new InputError(file, `empty array (${arr.shape.join(', ')})`);
+  if (C > 255) throw new InputError(file, `${C} channels: expected (C, H, W) with C classes first (is the array (H, W, C)?)`);
+  const src = arr.data;
+  const out = new Float32Array(C * n);
+  const isFloat = /f/.test(arr.dtype);
+  for (let i = 0; i < src.length; i++) {
+    if (!Number.isFinite(src[i])) throw new InputError(file, `non-finite value at flat index ${i}`);
+  }
+  if (!isFloat) {
+    if (!/u1$/.test(arr.dtype)) throw new InputError(file, `integer (C, H, W) arrays must be uint8 probabilities x 255, got ${arr.dtype}`);
+    for (let i = 0; i < out.length; i++) out[i] = src[i] / 255;
+    return { width, height, channels: C, data: out };
+  }
+  let probabilities = mode === 'probabilities';
+  if (mode === 'auto') {
+    probabilities = true;
+    for (let i = 0; i < n && probabilities; i++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        const v = src[c * n + i];
+        if (v < 0 || v > 1) probabilities = false;
+        s += v;
+      }
+      if (Math.abs(s - 1) > 0.01) probabilities = false;
+    }
+  }
+  if (probabilities) {
+    for (let i = 0; i < out.length; i++) {
+      if (src[i] < 0) throw new InputError(file, `negative probability at flat index ${i} (pass values: 'logits' for scores)`);
+      out[i] = src[i];
+    }
+    return { width, height, channels: C, data: out };
+  }
+  // Scores: softmax over channels, max-subtracted.
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, src[c * n + i]);
+    let s = 0;
+    for (let c = 0; c < C; c++) {
+      const e = Math.exp(src[c * n + i] - m);
+      out[c * n + i] = e;
+      s += e;
+    }
+    for (let c = 0; c < C; c++) out[c * n + i] /= s;
+  }
+  return { width, height, channels: C, data: out };
 }
