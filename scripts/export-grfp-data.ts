@@ -7,6 +7,15 @@
  *        [--frames 30] [--size 256x192] [--flow dis]
  *   node --import tsx scripts/export-grfp-data.ts davis [--out DIR] [--size 427x240]
  *        [--estimates sim,bilateral] [--sequences a,b] [--flow dis]
+ *   node --import tsx scripts/export-grfp-data.ts video SOURCE --labels DIR [--out DIR] [--set video]
+ *        [--name NAME] [--size WxH] [--from N] [--to N] [--channels C] [--estimates KIND=DIR,...]
+ *        [--flow dis]
+ *     SOURCE: a video file (ffmpeg) or an image folder; --labels: label PNGs (palette index or grey
+ *     value = object / class id) named by frame number, one for every frame from..to; --estimates:
+ *     per-frame estimates of a static predictor or another engine, folders of label PNGs or .npy
+ *     probabilities (see src/engines/flowgru/per-frame.ts). Without --estimates the clip gets 'sim'
+ *     estimates (simulatePerFrame of the labels). The clip is a 'masks' clip (objects.u8); pass
+ *     `--target classes` to store the labels as classes.u8 for --task labels.
  *
  * Clip layout (`<out>/<set>/<name>/`), all arrays row-major, frame-major:
  *   meta.json        { width, height, frames, classes?, objects, ... , files }
@@ -18,9 +27,14 @@
  *     synthetic: est-labels (C = classes, simulated), est-masks (C = K+1, simulated)
  *     DAVIS:     est-sim (corrupted ground truth, simulatePerFrame), est-bilateral (the bilateral
  *                engine propagated forward from frame 0's mask)
+ *     video:     est-<KIND> from the given folders, or est-sim
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { InputError } from '../src/errors.js';
+import { perFrameFromFolder } from '../src/engines/flowgru/per-frame.js';
+import { readLabelPng } from '../src/formats/png.js';
+import { openSource } from '../src/video/open.js';
 import { hash3 } from '../src/util/rng.js';
 import { createScene } from '../src/synth/index.js';
 import { davisSimSeed, simulatePerFrame, synthSimSeed } from '../src/engines/flowgru/simulate.js';
@@ -193,9 +207,125 @@ async function davis(): Promise<void> {
   }
 }
 
+/** Label PNGs of a folder by the number in their names. */
+function labelFiles(dir: string): Map<number, string> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => extname(n).toLowerCase() === '.png' && !n.startsWith('.'));
+  } catch (err) {
+    throw new InputError(dir, `cannot list label PNGs (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const out = new Map<number, string>();
+  for (const n of names) {
+    const m = /(\d+)$/.exec(basename(n, extname(n)));
+    if (m) out.set(Number(m[1]), join(dir, n));
+  }
+  if (out.size === 0) throw new InputError(dir, 'contains no label PNGs named by frame number');
+  return out;
+}
+
+async function video(): Promise<void> {
+  const spec = argv[1];
+  const labelsDir = arg('labels');
+  if (!spec || spec.startsWith('--') || !labelsDir) {
+    console.error('usage: export-grfp-data.ts video SOURCE --labels DIR [options] (see the file header)');
+    process.exit(2);
+  }
+  const source = await openSource(spec);
+  const { width: W0, height: H0 } = source.info;
+  const size = arg('size');
+  const [vw, vh] = size ? size.split('x').map(Number) : [W0, H0];
+  const from = Number(arg('from', '0'));
+  const count = source.info.frameCount;
+  const to = Number(arg('to', count !== undefined ? String(count - 1) : ''));
+  if (!Number.isInteger(from) || !Number.isInteger(to) || to < from + 1)
+    throw new InputError(spec, `frames ${from}..${to}: need --from < --to (and --to for a source of unknown length)`);
+  const T = to - from + 1;
+  const target = arg('target', 'objects') as string;
+  if (target !== 'objects' && target !== 'classes') throw new InputError('--target', `must be objects or classes, not ${target}`);
+  const files = labelFiles(labelsDir);
+  const missing = [];
+  for (let t = from; t <= to; t++) if (!files.has(t)) missing.push(t);
+  if (missing.length) throw new InputError(labelsDir, `no label PNG for frame(s) ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);
+  const name = arg('name', basename(spec).replace(/\.[^.]+$/, '')) as string;
+  const set = arg('set', 'video') as string;
+  const dir = join(out, set, name);
+  if (existsSync(join(dir, 'meta.json'))) {
+    console.log(`${name}: already exported (${dir})`);
+    return;
+  }
+  const started = performance.now();
+  // Labels at the clip size; the channel count is the largest id + 1 unless given.
+  const labels: Uint8Array[] = [];
+  let maxId = 0;
+  for (let t = from; t <= to; t++) {
+    const file = files.get(t) as string;
+    const l = await readLabelPng(file);
+    if (l.width !== W0 || l.height !== H0) throw new InputError(file, `labels are ${l.width}x${l.height} but the frames are ${W0}x${H0}`);
+    const small = l.width === vw && l.height === vh ? l.data : resizeNearestU8(l.data, W0, H0, vw, vh);
+    for (const v of small) if (v > maxId) maxId = v;
+    labels.push(small);
+  }
+  const C = Number(arg('channels', String(Math.max(2, maxId + 1))));
+  if (!Number.isInteger(C) || C <= maxId) throw new InputError('--channels', `${C} channels cannot hold label id ${maxId}`);
+  const kinds = (arg('estimates') ?? '').split(',').filter((k) => k.length > 0);
+  const tmp = `${dir}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const rgb = new Chunks();
+  const flow = new Chunks();
+  const frames: RgbFrame[] = [];
+  let prev: RgbFrame | undefined;
+  for (let t = from; t <= to; t++) {
+    const f0 = await source.frame(t);
+    const f: RgbFrame = f0.width === vw && f0.height === vh ? f0 : { width: vw, height: vh, data: resizeBilinearInterleavedU8(f0.data, 3, W0, H0, vw, vh) };
+    frames.push(f);
+    rgb.push(planar(f));
+    flow.push(prev ? quantFlow((await computeFlow(prev, f, { backend: flowBackend })).flow) : new Int16Array(2 * vw * vh));
+    prev = f;
+  }
+  await source.close();
+  rgb.write(join(tmp, 'rgb.u8'));
+  flow.write(join(tmp, 'flow.i16'));
+  const tgt = new Chunks();
+  for (const l of labels) tgt.push(l);
+  tgt.write(join(tmp, target === 'objects' ? 'objects.u8' : 'classes.u8'));
+  const estimates: Record<string, { channels: number; kind: string }> = {};
+  if (kinds.length === 0) {
+    const est = new Chunks();
+    for (let t = 0; t < T; t++) est.push(quantProb(simulatePerFrame({ width: vw, height: vh, data: labels[t] }, C, t, { seed: hash3(T, C, 7) }).data));
+    est.write(join(tmp, 'est-sim.u8'));
+    estimates.sim = { channels: C, kind: 'simulated: corrupted labels (simulatePerFrame)' };
+  }
+  for (const spec of kinds) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new InputError('--estimates', `"${spec}" is not KIND=DIR`);
+    const kind = spec.slice(0, eq);
+    const estDir = spec.slice(eq + 1);
+    const fn = await perFrameFromFolder(estDir, C);
+    const est = new Chunks();
+    for (let t = 0; t < T; t++) {
+      const p = await fn(from + t, frames[t]);
+      if (p.channels > C) throw new InputError(estDir, `frame ${from + t}: ${p.channels} channels, but the labels have ${C}`);
+      let data = p.width === vw && p.height === vh ? p.data : resizeBilinearPlanar(p.data, p.channels, p.width, p.height, vw, vh);
+      if (p.channels < C) {
+        const wide = new Float32Array(C * vw * vh);
+        wide.set(data);
+        data = wide;
+      }
+      est.push(quantProb(data));
+    }
+    est.write(join(tmp, `est-${kind}.u8`));
+    estimates[kind] = { channels: C, kind: `per-frame estimates from ${estDir}` };
+  }
+  finish(tmp, dir, { source: 'video', origin: source.info.origin, from, to, width: vw, height: vh, frames: T, channels: C, target, flow: flowBackend, estimates });
+  console.log(`${name}: ${T} frames, ${C} channels, ${((performance.now() - started) / 1000).toFixed(1)} s → ${dir}`);
+}
+
 if (mode === 'synth') await synth();
 else if (mode === 'davis') await davis();
+else if (mode === 'video') await video();
 else {
-  console.error('usage: export-grfp-data.ts synth|davis [options] (see the file header)');
+  console.error('usage: export-grfp-data.ts synth|davis|video [options] (see the file header)');
   process.exit(2);
 }

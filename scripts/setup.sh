@@ -5,9 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # --test: also install what only the test suite uses (OpenEXR reference tools, Blender's CC0 DWAB
-# panoramas); tests that need them skip with a reason when they are absent.
+# panoramas, Debian's PyTorch and ONNX for the training/ tests); tests that need them skip with a
+# reason when they are absent.
+# --torch: install PyTorch for `vprop train` without the other test dependencies.
 with_test_deps=0
-[ "${1:-}" = "--test" ] && with_test_deps=1
+with_torch=0
+for arg in "$@"; do
+  case $arg in
+    --test) with_test_deps=1; with_torch=1 ;;
+    --torch) with_torch=1 ;;
+    *) echo "setup: unknown option $arg (--test, --torch)" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 apt_updated=0
@@ -31,6 +40,11 @@ fi
 
 if [ $with_test_deps = 1 ] && ! { command -v exrmaketiled >/dev/null && [ -d /usr/share/blender/datafiles/studiolights/world ]; }; then
   apt_install 0 openexr blender-data
+fi
+# PyTorch for training/ (`vprop train`, and its tests with --test). Debian's build is visible to
+# /usr/bin/python3 only. VPROP_SKIP_TORCH=1 skips it.
+if [ $with_torch = 1 ] && [ "${VPROP_SKIP_TORCH:-0}" != 1 ] && ! /usr/bin/python3 -c 'import torch, onnx' >/dev/null 2>&1; then
+  apt_install 0 python3-torch python3-onnx
 fi
 
 # onnxruntime-node's post-install step would download GPU libraries: skip it.
