@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeCell, stgruStep } from '../src/engines/flowgru/cell.js';
@@ -7,9 +7,9 @@ import { BUNDLED_MODELS, bundledModelPath, loadModel, readOnnxMetadata, rgbToPla
 import { projectRoot } from './helpers/shared.js';
 
 /**
- * Parity of the committed ONNX models with PyTorch: each bundled model has a fixture written by
- * `training/vprop_train/export.py` (fixed inputs and PyTorch's outputs; a 3-frame clip run with
- * PyTorch's warping), so this runs without torch.
+ * Parity of the committed ONNX models with PyTorch: each model (bundled, or under training/models)
+ * has a fixture written by `training/vprop_train/export.py` (fixed inputs and PyTorch's outputs; a
+ * 3-frame clip run with PyTorch's warping), so this runs without torch.
  */
 interface Fixture {
   cell: 'exact' | 'shared';
@@ -50,14 +50,29 @@ function toFrame(planar: Float32Array, H: number, W: number) {
   return { width: W, height: H, data };
 }
 
-describe('ONNX models: bundled STGRU weights match PyTorch', () => {
-  for (const m of BUNDLED_MODELS) {
+// Every exported model: the bundled ones and those under training/models (DAVIS fold models and
+// the initialised weights the bench compares against).
+const trainingModels = join(projectRoot, 'training', 'models');
+const MODELS: Array<{ name: string; file: string; path: () => Promise<string> }> = [
+  ...BUNDLED_MODELS.map((m) => ({ name: m.name, file: m.file, path: () => bundledModelPath(m.name) })),
+  ...readdirSync(trainingModels)
+    .filter((f) => f.endsWith('.onnx'))
+    .sort()
+    .map((f) => ({ name: `training/models/${f}`, file: f, path: async () => join(trainingModels, f) })),
+];
+
+describe('ONNX models: every exported STGRU model matches PyTorch', () => {
+  test('every exported model has a parity fixture', () => {
+    const missing = MODELS.filter((m) => !fixtureOf(m.file)).map((m) => m.file);
+    assert.deepEqual(missing, [], 'write them with training/scripts/train-all.sh fixtures');
+  });
+  for (const m of MODELS) {
     const fx = fixtureOf(m.file);
     test(`${m.name}: cell outputs within 1e-4 of PyTorch`, {
       skip: fx ? false : `no fixture test/fixtures/grfp/${m.file.replace('.onnx', '.json')}`,
     }, async () => {
       const f = fx as Fixture;
-      const model = await loadModel(await bundledModelPath(m.name));
+      const model = await loadModel(await m.path());
       try {
         assert.equal(model.metadata.props['vprop.model'], 'grfp-stgru');
         assert.equal(model.metadata.props['vprop.cell'], f.cell);
@@ -77,7 +92,7 @@ describe('ONNX models: bundled STGRU weights match PyTorch', () => {
       const c = (fx as Fixture).clip;
       const { T, C, H, W } = c.dims;
       const n = H * W;
-      const model = await loadModel(await bundledModelPath(m.name));
+      const model = await loadModel(await m.path());
       try {
         const frames = Array.from({ length: T }, (_, t) => toFrame(slice(c.images, t, 3 * n), H, W));
         let prev: { frame: (typeof frames)[number]; probabilities: Float32Array } = {

@@ -18,7 +18,10 @@ export const GRFP_TARGETS = [
   'masks-synth',
   'masks-davis-foldA',
   'masks-davis-foldB',
+  'masks-davis-bilateral-foldA',
+  'masks-davis-bilateral-foldB',
   'masks',
+  'fixtures',
 ] as const;
 
 export interface TrainCliOptions {

@@ -45,19 +45,30 @@ run() {
     masks-davis-foldB) # scores fold B: trained on synthetic + DAVIS fold A
       train masks-davis-foldB --task masks --cell shared --train synth:masks --train "davis:sim:$FOLD_A" --val synth-val:masks \
         --export models/grfp-mask-davis-foldB.onnx ;;
+    masks-davis-bilateral-foldA) # the bilateral engine's output as the per-frame input; scores fold A
+      train masks-davis-bilateral-foldA --task masks --cell shared --train synth:masks --train "davis:bilateral:$FOLD_B" --val synth-val:masks \
+        --export models/grfp-mask-davis-bilateral-foldA.onnx ;;
+    masks-davis-bilateral-foldB) # scores fold B: trained on synthetic + the bilateral output on DAVIS fold A
+      train masks-davis-bilateral-foldB --task masks --cell shared --train synth:masks --train "davis:bilateral:$FOLD_A" --val synth-val:masks \
+        --export models/grfp-mask-davis-bilateral-foldB.onnx ;;
     masks)
-      train masks --task masks --cell shared --train synth:masks --train davis:sim --val synth-val:masks \
+      train masks --task masks --cell shared --train synth:masks --train davis:sim --train davis:bilateral --val synth-val:masks \
         --export ../src/models/weights/grfp-mask-shared.onnx --fixture ../test/fixtures/grfp/grfp-mask-shared.json ;;
+    fixtures) # parity fixtures of the models under training/models (bundled ones get theirs when trained)
+      for m in training/models/*.onnx; do
+        (cd training && "$PY" -m vprop_train.export --onnx "../$m" --fixture "../test/fixtures/grfp/$(basename "$m" .onnx).json")
+      done
+      npx --no-install biome format --write test/fixtures/grfp >/dev/null 2>&1 || true ;;
     init)
       (cd training
        "$PY" -m vprop_train.export --init shared --out models/grfp-mask-shared-init.onnx
        "$PY" -m vprop_train.export --init shared --no-background-bias --out models/grfp-labels-shared-init.onnx
        "$PY" -m vprop_train.export --init exact --classes 6 --out models/grfp-labels-exact-c6-init.onnx) ;;
-    *) echo "unknown target $1 (data init labels-exact labels-shared masks-synth masks-davis-foldA masks-davis-foldB masks)" >&2; exit 2 ;;
+    *) echo "unknown target $1 (data init fixtures labels-exact labels-shared masks-synth masks-davis-foldA masks-davis-foldB masks-davis-bilateral-foldA masks-davis-bilateral-foldB masks)" >&2; exit 2 ;;
   esac
 }
 
 if [ $# -eq 0 ]; then
-  set -- data init labels-exact labels-shared masks-synth masks-davis-foldA masks-davis-foldB masks
+  set -- data init labels-exact labels-shared masks-synth masks-davis-foldA masks-davis-foldB masks-davis-bilateral-foldA masks-davis-bilateral-foldB masks fixtures
 fi
 for t in "$@"; do run "$t"; done

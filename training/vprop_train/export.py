@@ -8,6 +8,7 @@ the exact one. Model metadata (ONNX `metadata_props`) records the cell: `vprop.m
 
     /usr/bin/python3 -m vprop_train.export --checkpoint ckpt.pt --out model.onnx
     /usr/bin/python3 -m vprop_train.export --init shared --out model.onnx      (initialised weights)
+    /usr/bin/python3 -m vprop_train.export --onnx model.onnx --fixture model.json  (fixture of a model file)
 """
 from __future__ import annotations
 
@@ -85,6 +86,39 @@ def load_checkpoint(path: str):
     return cell, ck
 
 
+def load_onnx_cell(path: str):
+    """The cell whose weights an exported ONNX file holds (initialisers are named as the state dict)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("vprop.model") != "grfp-stgru":
+        raise SystemExit(f"{path}: not a vprop STGRU model (vprop.model = {meta.get('vprop.model')!r})")
+    kind = meta["vprop.cell"]
+    classes = int(meta["vprop.classes"]) if kind == "exact" else None
+    cell = make_cell(kind, classes=classes, background_bias=meta.get("vprop.background_bias", "true") == "true")
+    arrays = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
+    # The exporter shares equal-valued initialisers (e.g. biases that are all 0 at initialisation)
+    # through Identity nodes: resolve those names too.
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in arrays:
+            arrays[node.output[0]] = arrays[node.input[0]].clone()
+    state = {k: v for k, v in arrays.items() if k in cell.state_dict()}
+    if isinstance(cell, STGRUCell):
+        # Constant folding merged the four gate kernels into the one convolution the forward pass
+        # builds (rows 0..C-1 = [W_xh | W_hh], row C = [W_xz | W_hz]) and b_z into a (1, C, 1, 1) add.
+        C = classes
+        kernel = [v for k, v in arrays.items() if k not in state and tuple(v.shape) == (C + 1, 2 * C, 7, 7)]
+        bias = [v for k, v in arrays.items() if k not in state and tuple(v.shape) == (1, C, 1, 1)]
+        if len(kernel) != 1 or len(bias) != 1:
+            raise SystemExit(f"{path}: cannot find the merged gate kernel and b_z of an exact cell for {C} classes")
+        k = kernel[0]
+        state.update(W_xh=k[:C, :C], W_hh=k[:C, C:], W_xz=k[C:, :C], W_hz=k[C:, C:], b_z=bias[0].reshape(C))
+    cell.load_state_dict(state, strict=True)
+    return cell
+
+
 def make_fixture(cell, C: int, H: int = 6, W: int = 7, seed: int = 5) -> dict:
     """Fixed inputs and the PyTorch outputs, as flat lists (for the TypeScript parity test)."""
     g = torch.Generator().manual_seed(seed)
@@ -132,23 +166,31 @@ def main(argv=None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="training checkpoint (.pt)")
     src.add_argument("--init", choices=["exact", "shared"], help="export initialised (untrained) weights")
+    src.add_argument("--onnx", help="an exported model: write its parity fixture (--fixture) only")
     ap.add_argument("--classes", type=int, default=6, help="--init exact: class count")
     ap.add_argument("--no-background-bias", action="store_true", help="--init shared: one z bias for all channels")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True, help="output .onnx")
+    ap.add_argument("--out", help="output .onnx (with --checkpoint or --init)")
     ap.add_argument("--fixture", help="also write a parity fixture JSON here")
     ap.add_argument("--fixture-classes", type=int, default=3, help="shared cell: C of the fixture")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     extra = {}
-    if a.checkpoint:
+    if a.onnx:
+        if not a.fixture:
+            raise SystemExit("--onnx needs --fixture")
+        cell = load_onnx_cell(a.onnx)
+    elif not a.out:
+        raise SystemExit("--out is required with --checkpoint or --init")
+    elif a.checkpoint:
         cell, ck = load_checkpoint(a.checkpoint)
         extra = {"trained": "true", "steps": str(ck.get("step", "?")), "data": ck["config"].get("data_summary", "")}
     else:
         cell = make_cell(a.init, classes=a.classes, background_bias=not a.no_background_bias, seed=a.seed)
         extra = {"trained": "false"}
-    export_onnx(cell, a.out, extra)
-    print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes, cell {cell.kind})")
+    if not a.onnx:
+        export_onnx(cell, a.out, extra)
+        print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes, cell {cell.kind})")
     if a.fixture:
         C = cell.classes if isinstance(cell, STGRUCell) else a.fixture_classes
         fx = make_fixture(cell, C)
