@@ -52,7 +52,7 @@ run() {
       train masks-davis-bilateral-foldB --task masks --cell shared --train synth:masks --train "davis:bilateral:$FOLD_A" --val synth-val:masks \
         --export models/grfp-mask-davis-bilateral-foldB.onnx ;;
     masks)
-      train masks --task masks --cell shared --train synth:masks --train davis:sim --train davis:bilateral --val synth-val:masks \
+      train masks --task masks --cell shared --train synth:masks --train davis:sim --val synth-val:masks \
         --export ../src/models/weights/grfp-mask-shared.onnx --fixture ../test/fixtures/grfp/grfp-mask-shared.json ;;
     fixtures) # parity fixtures of the models under training/models (bundled ones get theirs when trained)
       for m in training/models/*.onnx; do
