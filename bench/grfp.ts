@@ -5,7 +5,7 @@
  *   node --import tsx bench/grfp.ts [--suite synth|davis|all] [--weights init,trained]
  *        [--flows dis,farneback] [--scenes 6] [--first-seed 9000] [--frames 30] [--size 256x192]
  *        [--variants labels-exact,labels-shared,masks] [--davis-inputs sim,bilateral]
- *        [--sequences a,b] [--json out.json]
+ *        [--sequences a,b] [--fold-models same|sim|bilateral] [--json out.json]
  *
  * Modes (all use the STGRU through `stgruStep`, i.e. TypeScript warping + the ONNX cell, exactly
  * as the engine does; the session's 'both' merge is reproduced with its own `mergeDirections`):
@@ -25,7 +25,9 @@
  * the DIS runs warp with, so their TC is favoured; the Farneback runs are independent of it), with
  * the ground truth's TC as the ceiling.
  * Weights: 'trained' = the bundled models (src/models/weights), for DAVIS the fold models
- * training/models/grfp-mask-davis-fold{A,B}.onnx (each trained without the sequences it scores);
+ * training/models/grfp-mask-davis-fold{A,B}.onnx (input sim) and
+ * grfp-mask-davis-bilateral-fold{A,B}.onnx (input bilateral), each trained on synthetic scenes and
+ * the other fold with the same kind of per-frame input, never on the sequences it scores;
  * 'init' = the stated initialisation (training/models/grfp-*-init.onnx).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,6 +60,9 @@ const [SW, SH] = (argValue('size', '256x192') as string).split('x').map(Number);
 const variants = (argValue('variants', 'labels-exact,labels-shared,masks') as string).split(',');
 const davisInputs = (argValue('davis-inputs', 'sim,bilateral') as string).split(',');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
+// DAVIS fold models: 'same' (default) = trained with the kind of per-frame input they are scored
+// on; 'sim' or 'bilateral' = always those (to see what training on the other engine's output buys).
+const foldModels = argValue('fold-models', 'same') as string;
 const cacheDir = join(projectRoot, 'training', 'data-cache');
 const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 
@@ -77,7 +82,7 @@ function model(path: string): Promise<OnnxModel> {
   return m;
 }
 const initPath = (file: string) => join(projectRoot, 'training', 'models', file.replace('.onnx', '-init.onnx'));
-async function modelPath(variant: string, weights: string, davisFold?: 'A' | 'B'): Promise<string> {
+async function modelPath(variant: string, weights: string, davisFold?: 'A' | 'B', davisInput?: string): Promise<string> {
   const file =
     variant === 'labels-exact'
       ? 'grfp-labels-exact-c6.onnx'
@@ -85,7 +90,15 @@ async function modelPath(variant: string, weights: string, davisFold?: 'A' | 'B'
         ? 'grfp-labels-shared.onnx'
         : 'grfp-mask-shared.onnx';
   if (weights === 'init') return initPath(file);
-  if (davisFold) return join(projectRoot, 'training', 'models', `grfp-mask-davis-fold${davisFold}.onnx`);
+  // DAVIS: the fold model trained with the same kind of per-frame input (sim: corrupted ground
+  // truth; bilateral: the bilateral engine's output) on the other fold.
+  if (davisFold)
+    return join(
+      projectRoot,
+      'training',
+      'models',
+      `grfp-mask-davis-${davisInput === 'bilateral' ? 'bilateral-' : ''}fold${davisFold}.onnx`,
+    );
   return bundledModelPath(file);
 }
 
@@ -407,7 +420,12 @@ async function davisSuite(): Promise<void> {
         const started = performance.now();
         for (const s of seqs) {
           const fold = FOLD_A.includes(s.name) ? 'A' : 'B';
-          const path = await modelPath('masks', weights, weights === 'trained' ? fold : undefined);
+          const path = await modelPath(
+            'masks',
+            weights,
+            weights === 'trained' ? fold : undefined,
+            foldModels === 'same' ? input : foldModels,
+          );
           if (!existsSync(path)) {
             skipped = `${path} missing`;
             break;
@@ -467,7 +485,7 @@ async function davisSuite(): Promise<void> {
         const secs = (performance.now() - started) / 1000;
         const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
         log(
-          `\n### DAVIS, per-frame input ${input}, flow ${flow}, ${weights} weights${weights === 'trained' ? ' (2-fold: each sequence scored by the model trained without its fold)' : ''}, ${secs.toFixed(0)} s`,
+          `\n### DAVIS, per-frame input ${input}, flow ${flow}, ${weights} weights${weights === 'trained' ? ` (2-fold: each sequence scored by the model trained without its fold, on ${foldModels === 'same' ? input : foldModels} per-frame input)` : ''}, ${secs.toFixed(0)} s`,
         );
         log('| mode | J mean | F mean | J&F | TC (DIS flow, 427x240) |');
         log('|---|---|---|---|---|');
