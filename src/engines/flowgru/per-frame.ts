@@ -17,6 +17,7 @@ import { basename, extname, join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { type NpyArray, readNpy } from '../../formats/npy.js';
 import { readLabelPng } from '../../formats/png.js';
+import { softmaxChannels } from '../../models/tensor.js';
 import { naturalSort } from '../../util/natural-sort.js';
 import type { RgbFrame } from '../../video/types.js';
 import type { PropertyMap } from '../types.js';
@@ -146,17 +147,6 @@ function npyProbabilities(arr: NpyArray, file: string, mode: 'auto' | 'probabili
     }
     return { width, height, channels: C, data: out };
   }
-  // Scores: softmax over channels, max-subtracted.
-  for (let i = 0; i < n; i++) {
-    let m = -Infinity;
-    for (let c = 0; c < C; c++) m = Math.max(m, src[c * n + i]);
-    let s = 0;
-    for (let c = 0; c < C; c++) {
-      const e = Math.exp(src[c * n + i] - m);
-      out[c * n + i] = e;
-      s += e;
-    }
-    for (let c = 0; c < C; c++) out[c * n + i] /= s;
-  }
-  return { width, height, channels: C, data: out };
+  // Scores (logits): softmax over channels.
+  return { width, height, channels: C, data: softmaxChannels(src instanceof Float32Array ? src : Float32Array.from(src), C, n) };
 }
