@@ -29,7 +29,9 @@
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { linearToSrgb, rec709Luminance } from '../src/formats/color.js';
 import { readExrChannels } from '../src/formats/exr.js';
+import { rgbToPlanar } from '../src/models/tensor.js';
 import { computeFlow, type FlowOptions, flowBackends, type RgbFrame } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../src/ops/resize.js';
 import { warpBilinear } from '../src/ops/warp.js';
@@ -152,9 +154,7 @@ async function synthetic(): Promise<void> {
 function photometricError(a: RgbFrame, b: RgbFrame, flow: Float32Array, use: (i: number) => boolean): number {
   const { width: w, height: h } = a;
   const n = w * h;
-  const planar = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) planar[c * n + i] = b.data[3 * i + c];
-  const warped = warpBilinear(planar, 3, h, w, flow, 'replicate');
+  const warped = warpBilinear(rgbToPlanar(b), 3, h, w, flow, 'replicate');
   let e = 0;
   let count = 0;
   for (let i = 0; i < n; i++) {
@@ -257,14 +257,11 @@ async function beachball(): Promise<void> {
   // One exposure for the sequence: the ball's 99th luminance percentile in frame 0 → 1.
   const lum: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (frames[0].alpha[i] >= 0.99) lum.push(0.2126 * frames[0].rgb[i] + 0.7152 * frames[0].rgb[n + i] + 0.0722 * frames[0].rgb[2 * n + i]);
+    if (frames[0].alpha[i] >= 0.99) lum.push(rec709Luminance(frames[0].rgb[i], frames[0].rgb[n + i], frames[0].rgb[2 * n + i]));
   }
   lum.sort((a, b) => a - b);
   const exposure = 1 / lum[Math.floor(0.99 * (lum.length - 1))];
-  const srgb = (v: number) => {
-    const c = Math.min(1, Math.max(0, v * exposure));
-    return Math.round(255 * (c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055));
-  };
+  const srgb = (v: number) => Math.round(255 * linearToSrgb(Math.min(1, Math.max(0, v * exposure))));
   const toRgb = (f: BeachFrame): RgbFrame => {
     const data = new Uint8Array(3 * n);
     for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) data[3 * i + c] = srgb(f.rgb[c * n + i]);

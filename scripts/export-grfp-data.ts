@@ -29,8 +29,9 @@
  *                engine propagated forward from frame 0's mask)
  *     video:     est-<KIND> from the given folders, or est-sim
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
+import { parseKeyframeSpec } from '../src/cli/keyframes.js';
 import { InputError } from '../src/errors.js';
 import { perFrameFromFolder } from '../src/engines/flowgru/per-frame.js';
 import { readLabelPng } from '../src/formats/png.js';
@@ -207,21 +208,12 @@ async function davis(): Promise<void> {
   }
 }
 
-/** Label PNGs of a folder by the number in their names. */
-function labelFiles(dir: string): Map<number, string> {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => extname(n).toLowerCase() === '.png' && !n.startsWith('.'));
-  } catch (err) {
-    throw new InputError(dir, `cannot list label PNGs (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const out = new Map<number, string>();
-  for (const n of names) {
-    const m = /(\d+)$/.exec(basename(n, extname(n)));
-    if (m) out.set(Number(m[1]), join(dir, n));
-  }
-  if (out.size === 0) throw new InputError(dir, 'contains no label PNGs named by frame number');
-  return out;
+/** Label PNGs of a folder by the number in their names (the `--keyframes DIR` convention). */
+async function labelFiles(dir: string): Promise<Map<number, string>> {
+  if (!existsSync(dir)) throw new InputError(dir, 'cannot list label PNGs (no such folder)');
+  const files = (await parseKeyframeSpec(dir)).filter((k) => extname(k.file).toLowerCase() === '.png');
+  if (files.length === 0) throw new InputError(dir, 'contains no label PNGs named by frame number');
+  return new Map(files.map((k) => [k.index, k.file]));
 }
 
 async function video(): Promise<void> {
@@ -243,7 +235,7 @@ async function video(): Promise<void> {
   const T = to - from + 1;
   const target = arg('target', 'objects') as string;
   if (target !== 'objects' && target !== 'classes') throw new InputError('--target', `must be objects or classes, not ${target}`);
-  const files = labelFiles(labelsDir);
+  const files = await labelFiles(labelsDir);
   const missing = [];
   for (let t = from; t <= to; t++) if (!files.has(t)) missing.push(t);
   if (missing.length) throw new InputError(labelsDir, `no label PNG for frame(s) ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { readNpy } from '../src/formats/npy.js';
 import { readLabelPng, writeLabelPng } from '../src/formats/png.js';
 import { jaccard } from '../src/metrics/davis.js';
-import { createScene } from '../src/synth/index.js';
+import { createScene, type SyntheticScene } from '../src/synth/index.js';
 import { RgbFolderSink } from '../src/video/sinks.js';
 import { projectRoot, sharedPath } from './helpers/shared.js';
 
@@ -18,6 +18,14 @@ function vprop(...args: string[]): { code: number; stdout: string; stderr: strin
     timeout: 240_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A synthetic scene as `DIR/frames/` (PNG frames) plus `DIR/key<t>.png` label key-frames. */
+async function writeSceneFolder(dir: string, scene: SyntheticScene, frames: number, keys: number[]): Promise<void> {
+  const sink = new RgbFolderSink(join(dir, 'frames'));
+  for (let t = 0; t < frames; t++) await sink.write(t, scene.render(t).rgb);
+  await sink.close();
+  for (const k of keys) await writeLabelPng(join(dir, `key${k}.png`), scene.render(k).labels);
 }
 
 const davis = sharedPath('davis');
@@ -72,12 +80,7 @@ test('vprop demo writes masks, ground truth and an overlay video, and prints the
 test('vprop propagate on an image folder with a palette key-frame writes one mask per frame', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vprop-prop-'));
   try {
-    const scene = createScene({ seed: 4, width: 80, height: 60, frames: 10, objects: 2 });
-    const frames = new RgbFolderSink(join(dir, 'frames'));
-    for (let t = 0; t < 10; t++) await frames.write(t, scene.render(t).rgb);
-    await frames.close();
-    await writeLabelPng(join(dir, 'key0.png'), scene.render(0).labels);
-    await writeLabelPng(join(dir, 'key9.png'), scene.render(9).labels);
+    await writeSceneFolder(dir, createScene({ seed: 4, width: 80, height: 60, frames: 10, objects: 2 }), 10, [0, 9]);
     const out = join(dir, 'out');
     const r = vprop(
       'propagate',
@@ -110,10 +113,7 @@ test('one engine feeds another: bilateral --probabilities as flowgru --per-frame
   try {
     const T = 8;
     const scene = createScene({ seed: 11, width: 80, height: 60, frames: T, objects: 2 });
-    const frames = new RgbFolderSink(join(dir, 'frames'));
-    for (let t = 0; t < T; t++) await frames.write(t, scene.render(t).rgb);
-    await frames.close();
-    await writeLabelPng(join(dir, 'key0.png'), scene.render(0).labels);
+    await writeSceneFolder(dir, scene, T, [0]);
     const key = `0:${join(dir, 'key0.png')}`;
     const first = join(dir, 'bilateral');
     const a = vprop(

@@ -117,15 +117,13 @@ function npyProbabilities(arr: NpyArray, file: string, mode: 'auto' | 'probabili
   if (C < 1 || n < 1) throw new InputError(file, `empty array (${arr.shape.join(', ')})`);
   if (C > 255) throw new InputError(file, `${C} channels: expected (C, H, W) with C classes first (is the array (H, W, C)?)`);
   const src = arr.data;
-  const out = new Float32Array(C * n);
   const isFloat = /f/.test(arr.dtype);
   for (let i = 0; i < src.length; i++) {
     if (!Number.isFinite(src[i])) throw new InputError(file, `non-finite value at flat index ${i}`);
   }
   if (!isFloat) {
     if (!/u1$/.test(arr.dtype)) throw new InputError(file, `integer (C, H, W) arrays must be uint8 probabilities x 255, got ${arr.dtype}`);
-    for (let i = 0; i < out.length; i++) out[i] = src[i] / 255;
-    return { width, height, channels: C, data: out };
+    return { width, height, channels: C, data: Float32Array.from(src, (v) => v / 255) };
   }
   let probabilities = mode === 'probabilities';
   if (mode === 'auto') {
@@ -140,13 +138,12 @@ function npyProbabilities(arr: NpyArray, file: string, mode: 'auto' | 'probabili
       if (Math.abs(s - 1) > 0.01) probabilities = false;
     }
   }
+  const values = src instanceof Float32Array ? src : Float32Array.from(src);
   if (probabilities) {
-    for (let i = 0; i < out.length; i++) {
-      if (src[i] < 0) throw new InputError(file, `negative probability at flat index ${i} (pass values: 'logits' for scores)`);
-      out[i] = src[i];
-    }
-    return { width, height, channels: C, data: out };
+    const negative = values.findIndex((v) => v < 0);
+    if (negative >= 0) throw new InputError(file, `negative probability at flat index ${negative} (pass values: 'logits' for scores)`);
+    return { width, height, channels: C, data: values };
   }
   // Scores (logits): softmax over channels.
-  return { width, height, channels: C, data: softmaxChannels(src instanceof Float32Array ? src : Float32Array.from(src), C, n) };
+  return { width, height, channels: C, data: softmaxChannels(values, C, n) };
 }
