@@ -8,7 +8,7 @@
  *   node --import tsx bench/bilateral-speed.ts [--frames 40] [--long 1000] [--long-size 320x240]
  */
 import { type BilateralTimings, createBilateralEngine } from '../src/engines/bilateral/index.js';
-import { PropagationSession } from '../src/session/session.js';
+import { openVideo } from '../src/session/open.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
 import { argValue, machine, median } from './common.js';
 
@@ -20,7 +20,7 @@ console.log(`# bilateral engine speed, ${machine()}, ${new Date().toISOString()}
 // Memory over a long synthetic video.
 {
   const long = createScene({ seed: 5, width: lw, height: lh, frames: longFrames, objects: 1 });
-  const s = new PropagationSession(sceneFrameSource(long), { task: 'mask', engine: createBilateralEngine(), memoryFrames: 12 });
+  const s = await openVideo(sceneFrameSource(long), { task: 'mask', engine: createBilateralEngine(), memoryFrames: 12 });
   s.addKeyframe(0, { mask: long.render(0).labels });
   const samples: string[] = [];
   let first = 0;
@@ -45,7 +45,7 @@ const scene = createScene({ seed: 3, width: 854, height: 480, frames: frames + 1
 for (const variant of ['superpixel', 'pixel'] as const) {
   const timings: BilateralTimings = { superpixels: 0, lattice: 0, total: 0, frames: 0 };
   const stamps: number[] = [];
-  const s = new PropagationSession(sceneFrameSource(scene), {
+  const s = await openVideo(sceneFrameSource(scene), {
     task: 'mask',
     engine: createBilateralEngine({ variant, timings }),
     memoryFrames: 12,

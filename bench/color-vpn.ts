@@ -8,11 +8,11 @@
  *   node --import tsx bench/color-vpn.ts [--engine bilateral] [--keyframes 10,20] [--keyframes-only] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
+import type { PropertyMap } from '../src/core/types.js';
 import { createEngine } from '../src/engines/index.js';
-import type { PropertyMap } from '../src/engines/types.js';
 import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
-import { PropagationSession } from '../src/session/session.js';
+import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, requireShared } from './common.js';
 
@@ -62,7 +62,7 @@ for (const seq of hasFlag('keyframes-only') ? [] : VPN_VAL_IN_DEV) {
     ycc.push(pilRgbToYcbcr(gt[t], n));
   }
   const key = chromaProperty(ycc[0], width, height);
-  const session = new PropagationSession(greySource(d.frames), { task: 'color', engine: createEngine(engineName), memoryFrames: 4 });
+  const session = await openVideo(greySource(d.frames), { task: 'color', engine: createEngine(engineName), memoryFrames: 4 });
   session.addKeyframe(0, { property: key });
   const pred: Float32Array[] = [key.data];
   for await (const r of session.propagate({ direction: 'forward', to: MAX_FRAMES - 1 })) if (!r.isKeyframe) pred[r.index] = r.property.data;
@@ -101,7 +101,7 @@ for (const K of intervals) {
     const N = d.frames.info.frameCount as number;
     const out: Record<string, number> = {};
     for (const name of ['copy', engineName]) {
-      const session = new PropagationSession(greySource(d.frames), { task: 'color', engine: createEngine(name), memoryFrames: 4 });
+      const session = await openVideo(greySource(d.frames), { task: 'color', engine: createEngine(name), memoryFrames: 4 });
       const yccs = new Map<number, Uint8Array>();
       for (let k = 0; k < N; k += K) {
         const ycc = pilRgbToYcbcr((await d.frames.frame(k)).data, n);

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FrameSource, IndexedFrame } from '../src/video/types.js';
+import type { IndexedFrame } from '../src/core/types.js';
+import type { FrameSource } from '../src/video/types.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const sharedData = resolve(projectRoot, '..', 'shared', 'data');

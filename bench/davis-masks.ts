@@ -8,9 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { createEngine } from '../src/engines/index.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
-import { PropagationSession } from '../src/session/session.js';
-import { probabilitiesToLabels } from '../src/tasks/maps.js';
-import { refineWithCrf } from '../src/tasks/refine.js';
+import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, requireShared } from './common.js';
 
@@ -30,14 +28,12 @@ for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
   const n = d.frames.info.frameCount as number;
   const { width, height } = d.frames.info;
-  const session = new PropagationSession(d.frames, { task: 'mask', engine: createEngine(engineName, engineOptions), memoryFrames: 12 });
+  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(engineName, engineOptions), memoryFrames: 12, refine });
   session.addKeyframe(0, { mask: await d.annotations.read(0) });
   const preds: Array<Uint8Array | undefined> = new Array(n);
   const started = performance.now();
   for await (const r of session.propagate({ direction: 'forward' })) {
-    let labels = r.labels!;
-    if (refine === 'crf' && !r.isKeyframe) labels = probabilitiesToLabels(refineWithCrf(r.property, await d.frames.frame(r.index)));
-    preds[r.index] = labels.data;
+    preds[r.index] = r.labels!.data;
   }
   const seconds = (performance.now() - started) / 1000;
   await session.dispose();

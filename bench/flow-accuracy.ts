@@ -29,10 +29,11 @@
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RgbFrame } from '../src/core/types.js';
 import { linearToSrgb, rec709Luminance } from '../src/formats/color.js';
 import { readExrChannels } from '../src/formats/exr.js';
 import { rgbToPlanar } from '../src/models/tensor.js';
-import { computeFlow, type FlowOptions, flowBackends, type RgbFrame } from '../src/ops/flow.js';
+import { computeFlow, type FlowOptions, flowBackends } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../src/ops/resize.js';
 import { warpBilinear } from '../src/ops/warp.js';
 import { createScene } from '../src/synth/index.js';

@@ -12,7 +12,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeFlow, type FlowOptions, flowBackends, type RgbFrame } from '../src/ops/flow.js';
+import type { RgbFrame } from '../src/core/types.js';
+import { computeFlow, type FlowOptions, flowBackends } from '../src/ops/flow.js';
 
 export interface FlowBenchRow {
   image: string;

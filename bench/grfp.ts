@@ -32,19 +32,20 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LabelImage, RgbFrame } from '../src/core/types.js';
 import { type StepCache as Cache, StepCache, stgruStep } from '../src/engines/flowgru/cell.js';
 import { davisSimSeed, simulatePerFrame, synthSimSeed } from '../src/engines/flowgru/simulate.js';
+import { BoundedFeatureStore } from '../src/memory/features.js';
+import { mergeDirections } from '../src/memory/merge.js';
 import { evaluateSequence2016, jaccard } from '../src/metrics/davis.js';
 import { confusion, meanIoU, temporalConsistency } from '../src/metrics/labels.js';
 import { bundledModelPath, loadModel, type OnnxModel } from '../src/models/index.js';
 import { computeFlow } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar, resizeNearestU8 } from '../src/ops/resize.js';
-import { mergeDirections } from '../src/session/session.js';
 import { createScene } from '../src/synth/index.js';
 import { labelsToProbabilities, probabilitiesToLabels } from '../src/tasks/maps.js';
 import { hash3 } from '../src/util/rng.js';
 import { openDavis } from '../src/video/davis.js';
-import type { LabelImage, RgbFrame } from '../src/video/types.js';
 import { argValue, DEV_SEQUENCES, davisRoot, machine, projectRoot } from './common.js';
 
 type FlowName = 'dis' | 'farneback' | 'gt';
@@ -156,7 +157,7 @@ async function computeClipFlows(
 async function runModes(clip: Clip, m: OnnxModel, modes: readonly Mode[]): Promise<Map<Mode, Float32Array[]>> {
   const T = clip.rgb.length;
   const { C } = clip;
-  const cache: Cache = new StepCache();
+  const cache: Cache = new StepCache(new BoundedFeatureStore());
   const fwdStep = (p: Float32Array, t: number) =>
     stgruStep(
       m,

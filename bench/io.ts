@@ -134,7 +134,7 @@ execFileSync('ffmpeg', [
 // 4. palette PNG write
 try {
   const d = await openDavis(davisRoot, 'bmx-trees');
-  const masks: import('../src/video/types.js').LabelImage[] = [];
+  const masks: import('../src/core/types.js').LabelImage[] = [];
   for (const i of d.annotations.indices.slice(0, 40)) masks.push(await d.annotations.read(i));
   const ours = await timeIt(async () => {
     for (const m of masks) encodePalettePng(m);

@@ -31,8 +31,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { parseKeyframeSpec } from '../src/cli/keyframes.js';
-import { InputError } from '../src/errors.js';
+import { parseKeyframeSpec } from '../src/tasks/files.js';
+import { InputError } from '../src/core/errors.js';
 import { perFrameFromFolder } from '../src/engines/flowgru/per-frame.js';
 import { readLabelPng } from '../src/formats/png.js';
 import { openSource } from '../src/video/open.js';
@@ -43,8 +43,8 @@ import { computeFlow } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar, resizeNearestU8 } from '../src/ops/resize.js';
 import { openDavis, listDavisSequences } from '../src/video/davis.js';
 import { createBilateralEngine } from '../src/engines/bilateral/index.js';
-import { PropagationSession } from '../src/session/session.js';
-import type { RgbFrame } from '../src/video/types.js';
+import { openVideo } from '../src/session/open.js';
+import type { RgbFrame } from '../src/core/types.js';
 
 const argv = process.argv.slice(2);
 const mode = argv[0];
@@ -190,7 +190,7 @@ async function davis(): Promise<void> {
         }
         meta.estimates.sim = { channels: 2, kind: 'simulated: corrupted ground truth (simulatePerFrame), seed from the sequence name' };
       } else if (kind === 'bilateral') {
-        const session = new PropagationSession(d.frames, { task: 'mask', engine: createBilateralEngine({}), maxInternalSize: Math.max(sw, sh), memoryFrames: 4 });
+        const session = await openVideo(d.frames, { task: 'mask', engine: createBilateralEngine({}), maxInternalSize: Math.max(sw, sh), memoryFrames: 4 });
         session.addKeyframe(0, { mask: await d.annotations.read(0) });
         for await (const r of session.propagate({ direction: 'forward' })) {
           const p = r.property;

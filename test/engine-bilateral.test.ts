@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { IndexedFrame, Task } from '../src/core/types.js';
 import { createBilateralEngine } from '../src/engines/bilateral/index.js';
 import { createCopyEngine } from '../src/engines/copy/index.js';
-import type { Engine, Task } from '../src/engines/types.js';
+import type { Engine } from '../src/engines/types.js';
 import { psnr } from '../src/metrics/color.js';
 import { aggregate2017, evaluateSequence2017 } from '../src/metrics/davis.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
 import { PropagationSession } from '../src/session/session.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
-import type { FrameSource, IndexedFrame } from '../src/video/types.js';
+import type { FrameSource } from '../src/video/types.js';
 
 const scene = createScene({ seed: 11, width: 160, height: 120, frames: 16, objects: 3 });
 const N = scene.info.frames;

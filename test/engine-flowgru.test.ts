@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { runFlow } from '../src/cli/flow.js';
 import { runTrain } from '../src/cli/train.js';
+import type { PropertyMap } from '../src/core/types.js';
 import { createFlowGruEngine, perFrameFromFolder } from '../src/engines/flowgru/index.js';
 import { davisSimSeed, simulatePerFrame } from '../src/engines/flowgru/simulate.js';
-import type { PropertyMap } from '../src/engines/types.js';
 import { readFlo } from '../src/formats/flo.js';
 import { encodeNpy } from '../src/formats/npy.js';
 import { encodeRgbPng, writeLabelPng } from '../src/formats/png.js';
+import { BoundedFeatureStore } from '../src/memory/features.js';
 import { jaccard } from '../src/metrics/davis.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
 import { resizeNearestU8 } from '../src/ops/resize.js';
@@ -88,7 +89,7 @@ describe('flowgru engine', () => {
 
   test('window mode (GRFP protocol) asks for window - 1 guides and runs', async () => {
     const engine = createFlowGruEngine({ perFrame, window: 3 });
-    assert.equal(engine.guides.previous, 2);
+    assert.deepEqual(engine.guides, { kind: 'previous', n: 2, keyframe: false });
     const out = await run({ perFrame, window: 3 }, 'forward');
     assert.equal(out.size, T);
   });
@@ -148,8 +149,15 @@ describe('flowgru engine', () => {
     const bare = createFlowGruEngine({});
     assert.deepEqual(bare.tasks, ['mask', 'labels']);
     const f0 = small.render(0);
-    const g = { index: 0, frame: f0.rgb, property: labelsToProbabilities(f0.classes, 3), isKeyframe: true };
-    await assert.rejects(bare.predict({ index: 1, frame: small.render(1).rgb }, [g], { task: 'labels' }), /needs per-frame estimates/);
+    const g = { index: 0, frame: f0.rgb, property: labelsToProbabilities(f0.classes, 3), isKeyframe: true, key: 'kf0' };
+    const ctx = {
+      task: 'labels' as const,
+      layout: { channels: 3 },
+      features: new BoundedFeatureStore(),
+      resultKey: 'r1',
+      direction: 1 as const,
+    };
+    await assert.rejects(bare.predict({ index: 1, frame: small.render(1).rgb }, [g], ctx), /needs per-frame estimates/);
     const session = new PropagationSession(sceneFrameSource(small), {
       task: 'labels',
       engine: createFlowGruEngine({

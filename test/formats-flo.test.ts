@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { decodeFlo, encodeFlo, FLO_MAGIC, flowToColor, middleburyColorWheel, readFlo, writeFlo } from '../src/formats/flo.js';
 
 const W = 7;

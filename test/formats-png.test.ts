@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { decode as fastPngDecode } from 'fast-png';
 import sharp from 'sharp';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
+import type { LabelImage } from '../src/core/types.js';
 import {
   crc32,
   DAVIS_PALETTE,
@@ -21,7 +22,6 @@ import {
   writeLabelPng,
   writePerObjectMasks,
 } from '../src/formats/png.js';
-import type { LabelImage } from '../src/video/types.js';
 import { rng } from './helpers/random.js';
 import { sharedPath } from './helpers/shared.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { FloatType } from 'three';
 import { HDRLoader } from 'three/examples/jsm/loaders/HDRLoader.js';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { decodeRgbe, encodeRgbe, readRgbe, writeRgbe } from '../src/formats/rgbe.js';
 import { rng } from './helpers/random.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { decodeRle, encodeRle, encodeRleCounts, rleArea, rleCounts, rleFromString, rleToString } from '../src/formats/rle.js';
 import { rng } from './helpers/random.js';
 

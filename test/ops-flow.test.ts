@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import type { RgbFrame } from '../src/core/types.js';
 import {
   computeFlow,
   flowBackends,
   flowConsistency,
   interleavedXYToPlanarYX,
   planarYXToInterleavedXY,
-  type RgbFrame,
   rgbToGray,
 } from '../src/ops/flow.js';
 import { loadOpenCv } from '../src/ops/flow-farneback.js';

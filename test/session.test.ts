@@ -3,12 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { AbortError } from '../src/core/errors.js';
+import type { LabelImage, PropertyMap, RgbFrame } from '../src/core/types.js';
 import { createCopyEngine } from '../src/engines/copy/index.js';
-import type { Engine, PropertyMap } from '../src/engines/types.js';
-import { AbortError } from '../src/errors.js';
-import { mergeDirections, PropagationSession } from '../src/session/session.js';
+import type { Engine } from '../src/engines/types.js';
+import { mergeDirections } from '../src/memory/merge.js';
+import { openVideo } from '../src/session/open.js';
+import { PropagationSession } from '../src/session/session.js';
 import { sourceFromRenderer } from '../src/video/memory.js';
-import type { LabelImage, RgbFrame } from '../src/video/types.js';
 
 const W = 8;
 const H = 6;
@@ -86,18 +88,37 @@ test('adding a key-frame recomputes only the frames between its neighbours', asy
   engine.calls.length = 0;
   for await (const _ of s.propagate()) void _;
   assert.equal(engine.calls.length, 0, 'a repeated propagate is served from the store');
+  s.addKeyframe(15, { mask: labels(1) });
+  for await (const _ of s.propagate()) void _;
+  // Only the passes that start at the new key-frame are new: backward over 14..1 and forward
+  // over 16..18. The forward pass from 0 and the backward pass from 19 do not depend on it.
+  assert.equal(engine.calls.length, 14 + 3);
+  assert.deepEqual(engine.calls, [...Array.from({ length: 14 }, (_, i) => 14 - i), 16, 17, 18]);
+  // A new object changes every map's layout: everything is recomputed.
+  engine.calls.length = 0;
   s.addKeyframe(15, { mask: labels(2) });
   for await (const _ of s.propagate()) void _;
-  // segments [0,15] and [15,19] changed: frames 1..14 and 16..18, both directions
   assert.equal(engine.calls.length, 2 * 14 + 2 * 3);
   await s.dispose();
 });
 
-test('objects first annotated on a later key-frame widen every map', async () => {
+test('objects first annotated on a later key-frame widen every map; channels are compact, ids kept', async () => {
   const s = new PropagationSession(sourceFromRenderer(N, grey), { task: 'mask', engine: createCopyEngine() });
   s.addKeyframe(0, { mask: labels(1) });
-  s.addKeyframe(10, { mask: labels(3) });
-  for await (const r of s.propagate()) assert.equal(r.property.channels, 4);
+  s.addKeyframe(10, { mask: labels(200) });
+  assert.deepEqual(s.objectIds, [1, 200]);
+  const seen = new Set<number>();
+  for await (const r of s.propagate()) {
+    assert.equal(r.property.channels, 3, 'ids {1, 200} make 3 channels');
+    for (const v of r.labels!.data) seen.add(v);
+    assert.deepEqual(
+      r.objects?.map((o) => o.id),
+      [1, 200],
+    );
+    const present = r.objects!.filter((o) => o.present).map((o) => o.id);
+    assert.deepEqual(present, [r.labels!.data[0]], `frame ${r.index}: presence follows the labels`);
+  }
+  assert.deepEqual([...seen].sort((a, b) => a - b), [1, 200], 'results carry the object ids, not channel numbers');
   await s.dispose();
 });
 
@@ -146,7 +167,7 @@ test('a persistent cache directory lets an interrupted run resume without recomp
       if (t.index === 8) throw new Error('simulated crash');
       return inner(t, g, c);
     };
-    const s1 = new PropagationSession(sourceFromRenderer(N, grey), { task: 'mask', engine: failing, cacheDir: dir2, memoryFrames: 2 });
+    const s1 = await openVideo(sourceFromRenderer(N, grey), { task: 'mask', engine: failing, cacheDir: dir2, memoryFrames: 2 });
     s1.addKeyframe(0, { mask: labels(1) });
     await assert.rejects(async () => {
       for await (const _ of s1.propagate({ direction: 'forward' })) void _;
@@ -154,7 +175,7 @@ test('a persistent cache directory lets an interrupted run resume without recomp
     await s1.dispose(false);
     assert.ok(existsSync(dir2) && readdirSync(join(dir2, 'forward')).length >= 7, 'finished frames were kept on disk');
     const e2 = countingEngine();
-    const s2 = new PropagationSession(sourceFromRenderer(N, grey), { task: 'mask', engine: { ...e2, name: 'counting' }, cacheDir: dir2 });
+    const s2 = await openVideo(sourceFromRenderer(N, grey), { task: 'mask', engine: { ...e2, name: 'counting' }, cacheDir: dir2 });
     s2.addKeyframe(0, { mask: labels(1) });
     const out = [];
     for await (const r of s2.propagate({ direction: 'forward' })) out.push(r.index);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { encodeBinaryMaskPng, encodePalettePng } from '../src/formats/png.js';
 import { DavisFrameSource, listDavisSequences, openDavis } from '../src/video/davis.js';
 import { openSource } from '../src/video/open.js';

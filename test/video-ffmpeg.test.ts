@@ -4,11 +4,11 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AbortError, InputError } from '../src/errors.js';
+import { AbortError, InputError } from '../src/core/errors.js';
+import type { IndexedFrame, RgbFrame } from '../src/core/types.js';
 import { MissingFfmpegError, openVideoFile, probeVideo } from '../src/video/ffmpeg.js';
 import { openSource } from '../src/video/open.js';
 import { Mp4Sink } from '../src/video/sinks.js';
-import type { IndexedFrame, RgbFrame } from '../src/video/types.js';
 import { sharedPath } from './helpers/shared.js';
 
 /** Smooth moving gradient (smooth so 4:2:0 chroma subsampling costs little). */

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
+import type { IndexedFrame, RgbFrame } from '../src/core/types.js';
 import { naturalCompare, naturalSort } from '../src/util/natural-sort.js';
 import { describeGaps, findNumberingGaps, listImageFiles, openImageFolder } from '../src/video/folder.js';
 import { fromAsyncIterable } from '../src/video/iterable.js';
 import { openSource } from '../src/video/open.js';
-import type { IndexedFrame, RgbFrame } from '../src/video/types.js';
 
 /** A frame whose pixels encode (t, x, y), so any mix-up of order or layout shows. */
 function frameAt(t: number, width: number, height: number): RgbFrame {

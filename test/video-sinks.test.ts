@@ -4,12 +4,12 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { LabelImage, RgbFrame } from '../src/core/types.js';
 import { readExr } from '../src/formats/exr.js';
 import { DAVIS_PALETTE, readLabelPng } from '../src/formats/png.js';
 import { probeVideo } from '../src/video/ffmpeg.js';
 import { decodeImageRgb } from '../src/video/folder.js';
 import { ExrSequenceSink, FramePattern, Mp4Sink, overlayMask, PaletteFolderSink, RgbFolderSink } from '../src/video/sinks.js';
-import type { LabelImage, RgbFrame } from '../src/video/types.js';
 
 function labels(t: number, w = 12, h = 8): LabelImage {
   const data = new Uint8Array(w * h);

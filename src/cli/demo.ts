@@ -1,18 +1,19 @@
 import { join } from 'node:path';
-import { bestEngineFor, createEngine } from '../engines/index.js';
+import { bestEngineFor } from '../engines/index.js';
 import { aggregate2017, evaluateSequence2017, formatDavisTable, type ObjectResult } from '../metrics/davis.js';
-import { openVideo } from '../session/index.js';
+import { openVideo } from '../session/open.js';
 import { createScene, sceneFrameSource } from '../synth/index.js';
 import { Mp4Sink, overlayMask, PaletteFolderSink } from '../video/sinks.js';
 import { createProgressBar } from './progress.js';
 
 interface DemoOptions {
   out: string;
-  seed: string;
-  frames: string;
-  size: string;
+  seed: number;
+  frames: number;
+  size: { width: number; height: number };
   engine?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 /**
@@ -22,19 +23,11 @@ interface DemoOptions {
  * J&F table of the result beside the copy baseline.
  */
 export async function runDemo(o: DemoOptions): Promise<number> {
-  const m = /^(\d+)x(\d+)$/.exec(o.size);
-  if (!m) throw new Error(`--size must be WxH, got "${o.size}"`);
-  const scene = createScene({
-    seed: Number.parseInt(o.seed, 10),
-    width: Number(m[1]),
-    height: Number(m[2]),
-    frames: Number.parseInt(o.frames, 10),
-    objects: 3,
-  });
+  const scene = createScene({ seed: o.seed, width: o.size.width, height: o.size.height, frames: o.frames, objects: 3 });
   const { width, height, frames } = scene.info;
   const engineName = o.engine ?? bestEngineFor('mask');
   const log = (s: string) => {
-    if (!o.json) process.stdout.write(`${s}\n`);
+    if (!o.json && !o.quiet) process.stdout.write(`${s}\n`);
   };
   log(
     `vprop demo: synthetic scene seed ${scene.info.seed}, ${width}x${height}, ${frames} frames, ${scene.info.objects} objects; engine ${engineName}`,
@@ -50,10 +43,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   await gtSink.close();
 
   const evaluate = async (name: string, write: boolean): Promise<{ entries: ObjectResult[]; seconds: number }> => {
-    const bar = createProgressBar(name, !o.json);
+    const bar = createProgressBar(name, !o.json && !o.quiet);
     const session = await openVideo(sceneFrameSource(scene), {
       task: 'mask',
-      engine: createEngine(name),
+      engine: name,
       onProgress: (p) => bar.update(p.done, p.total, { fps: p.framesPerSecond }),
     });
     const maskSink = write ? new PaletteFolderSink(join(o.out, 'masks')) : undefined;

@@ -6,7 +6,7 @@
  * A(x, y) ↔ B(x + u, y + v)). `--backward` gives B → A on B's grid instead, the convention GRFP
  * warps with (ANCHORS §8.2) — the same as `--direction backward` in `computeFlow(A, B)`.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { flowToColor, writeFlo } from '../formats/flo.js';
 import { encodeRgbPng } from '../formats/png.js';
 import { computeFlow } from '../ops/flow.js';
@@ -25,7 +25,7 @@ export interface FlowCliOptions {
   /** Flow from B to A on B's grid instead of A → B. */
   backward?: boolean;
   /** Flow magnitude (px) of full colour saturation in the PNG; default: the largest in the image. */
-  maxFlow?: string;
+  maxFlow?: number | string;
   json?: boolean;
 }
 

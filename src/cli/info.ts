@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { inspectExr } from '../formats/exr.js';
 import { decodeLabelPng } from '../formats/png.js';
 import { decodeRgbe } from '../formats/rgbe.js';

@@ -1,169 +1,245 @@
+/**
+ * `vprop propagate`: key-frames in, one output per frame out (the task's writer: palette PNGs,
+ * colour frames, EXRs, plus an overlay / colour mp4). Results are cached under
+ * `<out>/.vprop-cache` while running, so an interrupted run (Ctrl-C) resumes; finished frame files
+ * are written atomically. With several sources, each writes `<out>/<name>/`.
+ */
+import { existsSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createEngine } from '../engines/index.js';
-import type { Task } from '../engines/types.js';
-import { InputError } from '../errors.js';
-import { openVideo } from '../session/index.js';
-import type { PropagationResult } from '../session/session.js';
-import { probabilitiesToLabels } from '../tasks/maps.js';
-import { refineWithCrf } from '../tasks/refine.js';
+import { basename, extname, join } from 'node:path';
+import { InputError, isAbortError } from '../core/errors.js';
+import type { Task } from '../core/types.js';
+import { bestEngineFor, createEngine, getEngineRegistration } from '../engines/index.js';
+import { openVideo } from '../session/open.js';
+import type { Direction, KeyframeMode } from '../session/session.js';
+import { getTaskFiles, parseKeyframeSpec } from '../tasks/files.js';
+import { getTask } from '../tasks/index.js';
+import { expandGlob, hasGlob } from '../util/glob.js';
 import { DavisFrameSource } from '../video/davis.js';
 import { openSource } from '../video/open.js';
-import { ExrSequenceSink, Mp4Sink, NpyFolderSink, overlayMask, PaletteFolderSink, RgbFolderSink } from '../video/sinks.js';
-import type { FrameSink, RgbFrame } from '../video/types.js';
-import { parseKeyframeSpec, readAnnotation } from './keyframes.js';
+import { parseKeyValues, parseRemovals } from './args.js';
 import { createProgressBar } from './progress.js';
 
-interface PropagateCliOptions {
+export interface PropagateCliOptions {
   task: Task;
-  engine: string;
-  refine: 'none' | 'crf';
+  engine?: string;
+  option?: string[];
   keyframes?: string;
-  direction: 'forward' | 'backward' | 'both';
-  from?: string;
-  to?: string;
-  maxInternalSize?: string;
+  keyframeMode: KeyframeMode;
+  removeObject?: string[];
+  allowEmpty?: boolean;
+  direction: Direction;
+  refine: string;
+  from?: number;
+  to?: number;
+  maxInternalSize?: number;
   out: string;
   video: boolean;
-  option?: string[];
   perFrame?: string;
   probabilities?: boolean;
   json?: boolean;
+  quiet?: boolean;
 }
 
-/** Parse repeated `--option key=value` into an engine options object (numbers and booleans typed). */
-export function parseEngineOptions(list: string[] | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const item of list ?? []) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new InputError('--option', `"${item}" is not key=value`);
-    const key = item.slice(0, eq);
-    const raw = item.slice(eq + 1);
-    out[key] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+interface RunSummary {
+  source: string;
+  task: Task;
+  engine: string;
+  refine: string;
+  keyframes: number[];
+  objectIds: readonly number[];
+  framesWritten: number;
+  framesComputed: number;
+  seconds: number;
+  framesPerSecond: number;
+  out: string;
+  outputs: readonly string[];
+  error?: string;
+}
+
+/** Name of a source's output folder when several are propagated. */
+export function sourceName(spec: string): string {
+  const sep = spec.lastIndexOf('::');
+  if (sep > 0) return spec.slice(sep + 2);
+  const trimmed = spec.replace(/[\\/]+$/, '');
+  const isFile = existsSync(trimmed) && statSync(trimmed).isFile();
+  return isFile ? basename(trimmed, extname(trimmed)) : basename(trimmed);
+}
+
+export async function runPropagate(specs: string[], o: PropagateCliOptions): Promise<number> {
+  const task = getTask(o.task).name;
+  const sources: string[] = [];
+  for (const spec of specs) {
+    if (!hasGlob(spec) || spec.includes('::')) sources.push(spec);
+    else {
+      const found = expandGlob(spec);
+      if (found.length === 0) throw new InputError(spec, 'matches no file or folder');
+      sources.push(...found);
+    }
   }
-  return out;
+  const names = sources.map(sourceName);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (sources.length > 1 && dup) throw new InputError(dup, 'two sources would write the same output folder; propagate them separately');
+
+  // Everything the command line says is checked before any source is opened.
+  const engineName = o.engine ?? bestEngineFor(task);
+  const reg = getEngineRegistration(engineName);
+  if (!reg.tasks.includes(task))
+    throw new InputError('--engine', `engine ${engineName} does not do the ${task} task (it does ${reg.tasks.join(', ')})`);
+  const engineOptions: Record<string, unknown> = parseKeyValues('--option', o.option);
+  if (o.perFrame) {
+    if (!('perFrameDir' in reg.options))
+      throw new InputError('--per-frame', `engine ${engineName} takes no per-frame estimates (flowgru does)`);
+    engineOptions.perFrameDir = o.perFrame;
+  }
+  createEngine(engineName, engineOptions); // validates the options (names and types) up front
+  const taskDef = getTask(task);
+  if (o.refine !== 'none' && !taskDef.refinements[o.refine])
+    throw new InputError(
+      '--refine',
+      `the ${task} task has no refinement "${o.refine}" (${['none', ...Object.keys(taskDef.refinements)].join(', ')})`,
+    );
+  if (o.probabilities && taskDef.kind !== 'probabilities')
+    throw new InputError('--probabilities', `only for the mask and labels tasks, not ${task}`);
+  const removals = parseRemovals(o.removeObject);
+  if (removals.length > 0 && task !== 'mask') throw new InputError('--remove-object', `only masks have objects (task ${task})`);
+  if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new InputError('--from', `${o.from} is after --to ${o.to}`);
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: leave now
+    if (!o.quiet) process.stderr.write('\nvprop: stopping after the current frame (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const summaries: RunSummary[] = [];
+  let failed = 0;
+  try {
+    for (let i = 0; i < sources.length; i++) {
+      const out = sources.length > 1 ? join(o.out, names[i]) : o.out;
+      try {
+        summaries.push(await runOne(sources[i], out, engineName, engineOptions, removals, o, controller.signal));
+      } catch (err) {
+        if (isAbortError(err) || sources.length === 1) throw err;
+        failed++;
+        const message = err instanceof Error ? err.message : String(err);
+        process.stderr.write(`vprop: ${message}\n`);
+        summaries.push({ source: sources[i], out, error: message } as RunSummary);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(sources.length === 1 ? summaries[0] : summaries, null, 2)}\n`);
+  return failed > 0 ? 1 : 0;
 }
 
-/**
- * `vprop propagate`: key-frames in, one output per frame out (palette PNGs, colour frames, EXRs),
- * plus an overlay / colour mp4. Results are cached under `<out>/.vprop-cache` while running, so an
- * interrupted run resumes; finished frame files are written atomically.
- */
-export async function runPropagate(sourceSpec: string, o: PropagateCliOptions): Promise<number> {
+async function runOne(
+  spec: string,
+  out: string,
+  engineName: string,
+  engineOptions: Record<string, unknown>,
+  removals: Array<{ id: number; from: number }>,
+  o: PropagateCliOptions,
+  signal: AbortSignal,
+): Promise<RunSummary> {
   const started = performance.now();
-  if (o.probabilities && o.task !== 'mask' && o.task !== 'labels')
-    throw new InputError('--probabilities', `only for the mask and labels tasks, not ${o.task}`);
-  const source = await openSource(sourceSpec);
-  const engineOptions = parseEngineOptions(o.option);
-  if (o.perFrame) engineOptions.perFrameDir = o.perFrame;
-  const engine = createEngine(o.engine, engineOptions);
-  const bar = createProgressBar('propagate', !o.json);
+  const files = getTaskFiles(o.task);
+  const source = await openSource(spec, { signal });
+  const engine = createEngine(engineName, engineOptions);
+  const bar = createProgressBar(sources1(spec), !o.json && !o.quiet);
   let computed = 0;
+  const cacheDir = join(out, '.vprop-cache');
   const session = await openVideo(source, {
+    task: o.task,
+    engine,
+    maxInternalSize: o.maxInternalSize,
+    cacheDir,
+    signal,
+    refine: o.refine,
+    allowEmpty: o.allowEmpty,
+    onWarning: (m) => process.stderr.write(`vprop: warning: ${m}\n`),
     onProgress: (p) => {
       computed = p.done;
       bar.update(p.done, p.total, { fps: p.framesPerSecond });
     },
-    task: o.task,
-    engine,
-    engineSignature: JSON.stringify(engineOptions),
-    maxInternalSize: o.maxInternalSize ? Number.parseInt(o.maxInternalSize, 10) : undefined,
-    cacheDir: join(o.out, '.vprop-cache'),
   });
-  const sinks: Array<FrameSink<never>> = [];
+  let written = 0;
+  let writer: ReturnType<typeof files.openWriter> | undefined;
   try {
-    // Key-frames: given explicitly, or the DAVIS sequence's first annotation.
-    const keyframes = o.keyframes
-      ? await parseKeyframeSpec(o.keyframes)
-      : source instanceof DavisFrameSource && source.annotations.indices.length > 0
-        ? [{ index: source.annotations.indices[0], file: source.annotations.file(source.annotations.indices[0]) }]
-        : undefined;
-    if (!keyframes)
-      throw new InputError(sourceSpec, 'no key-frames: pass --keyframes INDEX:FILE,... (only DAVIS sequences have a default)');
-    for (const k of keyframes) session.addKeyframe(k.index, await readAnnotation(o.task, k.file));
-
+    const keyframes = await keyframesFor(spec, source, o.keyframes);
+    if (keyframes.length === 0 && engine.needsKeyframes)
+      throw new InputError(spec, 'no key-frames: pass --keyframes INDEX:FILE,... or a folder (only DAVIS sequences have a default)');
+    for (const k of keyframes) {
+      const annotation = await files.readAnnotation(k.file);
+      session.addKeyframe(k.index, annotation, { source: k.file, mode: o.task === 'mask' ? o.keyframeMode : undefined });
+    }
+    for (const r of removals) session.removeObject(r.id, r.from);
     const { width, height } = source.info;
-    const fps = source.info.fps ?? 24;
-    const frameSink =
-      o.task === 'mask' || o.task === 'labels'
-        ? new PaletteFolderSink(join(o.out, o.task === 'mask' ? 'masks' : 'labels'))
-        : o.task === 'color'
-          ? new RgbFolderSink(join(o.out, 'frames'))
-          : new ExrSequenceSink(join(o.out, 'exr'));
-    // A video needs frames in ascending order: not written for backward-only runs.
-    const video =
-      o.video && o.direction !== 'backward' && o.task !== 'hdr'
-        ? new Mp4Sink(join(o.out, o.task === 'color' ? 'color.mp4' : 'overlay.mp4'), { width, height, fps })
-        : undefined;
-    // Soft maps (mask / class probabilities) as .npy, e.g. as another engine's per-frame input.
-    const probabilitySink = o.probabilities ? new NpyFolderSink(join(o.out, 'probabilities')) : undefined;
-    sinks.push(frameSink as FrameSink<never>);
-    if (video) sinks.push(video as FrameSink<never>);
-    if (probabilitySink) sinks.push(probabilitySink as FrameSink<never>);
-
-    let written = 0;
-    let videoIndex = 0;
-    const it = session.propagate({
-      direction: o.direction,
-      from: o.from !== undefined ? Number.parseInt(o.from, 10) : undefined,
-      to: o.to !== undefined ? Number.parseInt(o.to, 10) : undefined,
+    writer = files.openWriter(out, {
+      width,
+      height,
+      fps: source.info.fps ?? 24,
+      // A video needs frames in ascending order: not written for backward-only runs.
+      video: o.video && o.direction !== 'backward',
+      probabilities: !!o.probabilities,
     });
-    for await (const r of it) {
-      let result: PropagationResult = r;
-      if (o.refine === 'crf' && (o.task === 'mask' || o.task === 'labels') && !r.isKeyframe) {
-        const frame = await source.frame(r.index);
-        const property = refineWithCrf(r.property, frame);
-        result = { ...r, property, labels: probabilitiesToLabels(property) };
-      }
-      await writeResult(result, frameSink, video ? { sink: video, index: videoIndex++, frame: () => source.frame(r.index) } : undefined);
-      if (probabilitySink) await probabilitySink.write(r.index, result.property);
+    for await (const r of session.propagate({ direction: o.direction, from: o.from, to: o.to })) {
+      await writer.write(r, () => source.frame(r.index));
       written++;
     }
     bar.stop();
-    for (const s of sinks) await s.close();
-    await rm(join(o.out, '.vprop-cache'), { recursive: true, force: true });
+    await writer.close();
+    await rm(cacheDir, { recursive: true, force: true });
     const seconds = (performance.now() - started) / 1000;
-    const summary = {
+    const summary: RunSummary = {
       source: source.info.origin,
       task: o.task,
       engine: engine.name,
       refine: o.refine,
       keyframes: keyframes.map((k) => k.index),
+      objectIds: session.objectIds,
       framesWritten: written,
       framesComputed: computed,
       seconds,
       framesPerSecond: written / seconds,
-      out: o.out,
+      out,
+      outputs: writer.outputs,
     };
-    if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    else
-      process.stdout.write(`wrote ${written} frames to ${o.out} in ${seconds.toFixed(1)} s (${summary.framesPerSecond.toFixed(1)} fps)\n`);
-    return 0;
+    if (!o.json && !o.quiet)
+      process.stdout.write(`wrote ${written} frames to ${out} in ${seconds.toFixed(1)} s (${summary.framesPerSecond.toFixed(1)} fps)\n`);
+    return summary;
   } catch (err) {
     bar.stop();
-    for (const s of sinks) await s.abort().catch(() => {});
+    if (isAbortError(err)) {
+      // Complete frame files and the result cache stay: the same command resumes.
+      await writer?.abort();
+      process.stderr.write(`vprop: interrupted after ${written} frames written to ${out}; run the same command again to resume\n`);
+    } else {
+      // Keep every frame written before the failure (a damaged video still yields its good part).
+      await writer?.close().catch(() => writer?.abort());
+      await rm(cacheDir, { recursive: true, force: true });
+      if (written > 0) process.stderr.write(`vprop: ${written} frames were written to ${out} before the error\n`);
+    }
     throw err;
   } finally {
     await session.dispose();
   }
 }
 
-async function writeResult(
-  r: PropagationResult,
-  frameSink: FrameSink<never>,
-  video: { sink: Mp4Sink; index: number; frame: () => Promise<RgbFrame> } | undefined,
-): Promise<void> {
-  if (r.labels) {
-    await (frameSink as unknown as PaletteFolderSink).write(r.index, r.labels);
-    if (video) await video.sink.write(video.index, overlayMask(await video.frame(), r.labels));
-  } else if (r.rgb) {
-    await (frameSink as unknown as RgbFolderSink).write(r.index, r.rgb);
-    if (video) await video.sink.write(video.index, r.rgb);
-  } else if (r.radiance) {
-    const { width, height, data } = r.radiance;
-    const n = width * height;
-    const planar = new Float32Array(3 * n);
-    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) planar[c * n + i] = data[i * 3 + c];
-    await (frameSink as unknown as ExrSequenceSink).write(r.index, { width, height, data: planar });
+function sources1(spec: string): string {
+  return `propagate ${sourceName(spec)}`;
+}
+
+/** Key-frames of a source: the given list or folder (per-source sub-folder when present), else DAVIS's first annotation. */
+async function keyframesFor(spec: string, source: Awaited<ReturnType<typeof openSource>>, given: string | undefined) {
+  if (given) {
+    const sub = join(given, sourceName(spec));
+    return parseKeyframeSpec(existsSync(sub) && statSync(sub).isDirectory() ? sub : given);
   }
+  if (source instanceof DavisFrameSource && source.annotations.indices.length > 0) {
+    const first = source.annotations.indices[0];
+    return [{ index: first, file: source.annotations.file(first) }];
+  }
+  return [];
 }

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 
 export const GRFP_TARGETS = [
   'data',
@@ -30,11 +30,11 @@ export interface TrainCliOptions {
   /** Comma-separated targets (default: all, in the order of GRFP_TARGETS). */
   models?: string;
   /** Training steps per model (default 1000). */
-  steps?: string;
+  steps?: number | string;
   /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
   python?: string;
   /** nice level of the data dump and training processes (default 10). */
-  nice?: string;
+  nice?: number | string;
   /** Print the plan and exit. */
   dryRun?: boolean;
 }
@@ -63,7 +63,7 @@ export async function runTrain(o: TrainCliOptions = {}): Promise<number> {
     if (!(GRFP_TARGETS as readonly string[]).includes(t))
       throw new InputError('--models', `unknown target "${t}" (${GRFP_TARGETS.join(', ')})`);
   }
-  const steps = o.steps ?? '1000';
+  const steps = String(o.steps ?? 1000);
   if (!/^\d+$/.test(steps) || Number(steps) < 1) throw new InputError('--steps', `must be a positive integer, got "${steps}"`);
   const python = resolve(o.python ?? process.env.VPROP_PYTHON ?? '/usr/bin/python3');
   const script = join(root, 'training', 'scripts', 'train-all.sh');
@@ -84,7 +84,7 @@ export async function runTrain(o: TrainCliOptions = {}): Promise<number> {
   const child = spawn('bash', [script, ...targets], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, STEPS: steps, VPROP_PYTHON: python, NICE_LEVEL: o.nice ?? '10' },
+    env: { ...process.env, STEPS: steps, VPROP_PYTHON: python, NICE_LEVEL: String(o.nice ?? 10) },
   });
   return await new Promise<number>((res) => {
     child.on('error', (err) => {

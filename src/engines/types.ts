@@ -1,23 +1,15 @@
-import type { RgbFrame } from '../video/types.js';
-
 /**
- * What is propagated. The property-map layout per task (planar Float32, channel-major C x H x W):
- * - `mask`:   K+1 object probabilities, background first (channel k = object id k).
- * - `labels`: C class probabilities (channel c = class id c).
- * - `color`:  CIE Lab `a, b` (2 channels, Lab units).
- * - `hdr`:    `log(H + 0.01)` of linear radiance per RGB channel (3 channels).
+ * The one interface every method implements: given a target frame and guides (frames whose
+ * property maps are known, given or predicted earlier), what is the target's property map?
+ * `y_t = P(x_t, {(x_g, y_g)})`. Engines keep per-frame analysis in the session's feature store
+ * (keyed by frame index), not in private caches, and declare themselves through a registration
+ * (name, tasks, option schema) so that every surface can list, configure and validate them.
  */
-export type Task = 'mask' | 'labels' | 'color' | 'hdr';
-
-export interface PropertyMap {
-  readonly width: number;
-  readonly height: number;
-  readonly channels: number;
-  /** Planar, `data[c * width * height + y * width + x]`. */
-  readonly data: Float32Array;
-  /** Optional per-pixel confidence in [0, 1], `confidence[y * width + x]`. */
-  readonly confidence?: Float32Array;
-}
+import type { OptionSchema } from '../core/options.js';
+import type { PropertyMap, RgbFrame, Task } from '../core/types.js';
+import type { FeatureStore } from '../memory/features.js';
+import type { GuidePolicy } from '../memory/policy.js';
+import type { ChannelLayout } from '../tasks/types.js';
 
 /** An earlier or later frame whose property map is known (given or already predicted). */
 export interface Guide {
@@ -26,33 +18,75 @@ export interface Guide {
   readonly property: PropertyMap;
   /** True for a user-given key-frame, false for a frame the engine predicted earlier. */
   readonly isKeyframe: boolean;
+  /**
+   * Identity of this guide's property map within the session (a key-frame's content version, or
+   * the pass and frame that predicted it): feature-store keys of values derived from the map.
+   */
+  readonly key: string;
+}
+
+export interface Target {
+  readonly index: number;
+  readonly frame: RgbFrame;
 }
 
 export interface EngineContext {
   readonly task: Task;
+  /** Channel layout of the property maps (masks: which object id each channel is). */
+  readonly layout: ChannelLayout;
+  /** Per-frame values shared by every prediction of the session (bounded, spilled). */
+  readonly features: FeatureStore;
+  /** The `key` the prediction will carry when it guides later frames. */
+  readonly resultKey: string;
+  /** +1 for a forward pass (guides are earlier frames), -1 for a backward pass. */
+  readonly direction: 1 | -1;
   readonly signal?: AbortSignal;
 }
 
-/**
- * One interface for every method: given a target frame and guides, what is the target's property
- * map? `y_t = P(x_t, {(x_g, y_g)})`. Engines hold no per-video state beyond what they document;
- * the session decides which guides to pass (see `GuideRequest`).
- */
+export interface FitContext {
+  readonly task: Task;
+  readonly layout: ChannelLayout;
+  readonly features: FeatureStore;
+  readonly signal?: AbortSignal;
+}
+
 export interface Engine {
   readonly name: string;
   readonly tasks: readonly Task[];
-  /** Which guides the engine wants (see GuideRequest); guides arrive nearest first. */
-  readonly guides: GuideRequest;
-  predict(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): Promise<PropertyMap>;
+  /** Which guides the engine wants (memory/policy.ts); the session may be told to use another. */
+  readonly guides: GuidePolicy;
+  /** Signature of the effective options: results cached under another signature are never reused. */
+  readonly signature: string;
+  /**
+   * False for engines that can predict a frame with no guide at all (GRFP's per-frame protocol):
+   * the session then propagates a video that has no key-frame.
+   */
+  readonly needsKeyframes: boolean;
+  /**
+   * Adapt to the annotated frames before propagating (online appearance models, learned mixing
+   * weights). Called with every key-frame (at the engine's working size) whenever the set of
+   * key-frames changed; results then depend on all key-frames.
+   */
+  fit?(keyframes: readonly Guide[], ctx: FitContext): Promise<void>;
+  predict(target: Target, guides: readonly Guide[], ctx: EngineContext): Promise<PropertyMap>;
   dispose?(): void | Promise<void>;
 }
 
-export interface GuideRequest {
-  /** Number of most recent frames (in propagation order) the engine wants, at least 1. */
-  readonly previous: number;
-  /**
-   * Also pass the pass's source key-frame when it has left the window of recent frames (a
-   * permanent reference, as XMem++ keeps). Default false: VPN-style engines see only the window.
-   */
-  readonly keyframe?: boolean;
+/** Options after parsing against the schema: effective values (defaults filled) and their signature. */
+export interface EngineOptions<O = Record<string, unknown>> {
+  readonly values: O;
+  readonly signature: string;
+}
+
+export interface EngineRegistration {
+  readonly name: string;
+  /** One line for help texts: the method and what it needs. */
+  readonly description: string;
+  readonly tasks: readonly Task[];
+  readonly options: OptionSchema;
+  /** False when the engine can run without key-frames (see Engine.needsKeyframes). Default true. */
+  readonly needsKeyframes?: boolean;
+  /** Preference as the default engine of a task (higher wins; absent = never the default). */
+  readonly preference?: Partial<Record<Task, number>>;
+  create(options: EngineOptions): Engine;
 }

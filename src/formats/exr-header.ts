@@ -23,7 +23,7 @@
  * file, so callers never see a RangeError from a DataView.
  */
 import { Buffer } from 'node:buffer';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 
 export const EXR_MAGIC = 20000630;
 const FLAG_TILED = 0x200;

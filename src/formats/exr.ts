@@ -30,7 +30,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { checkThreeChunk, decodeOwnChunk, encodeZipChunk, isOwnCodec } from './exr-codec.js';
 import { floatBitsToHalf, halfTable } from './exr-half.js';

@@ -9,7 +9,7 @@
  * (`flow[y * W + x]` = dy, `flow[H * W + y * W + x]` = dx). The conversion is exact.
  */
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export const FLO_MAGIC = 202021.25;

@@ -9,7 +9,7 @@
  * Encoding writes version 1.0 (2.0 for very long headers), little-endian, C order.
  */
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { floatToHalf, halfToFloat } from './exr-half.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY

@@ -11,9 +11,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { decode as decodePngWithFastPng } from 'fast-png';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
+import type { LabelImage, RgbFrame } from '../core/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import type { LabelImage, RgbFrame } from '../video/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Palette

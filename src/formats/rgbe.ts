@@ -21,15 +21,9 @@
  * (divide by it to get the radiance before the exposure adjustment).
  */
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
+import type { RadianceImage } from '../core/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
-
-/** A linear-radiance image: interleaved float RGB, `data[(y * width + x) * 3 + c]`. */
-export interface RadianceImage {
-  readonly width: number;
-  readonly height: number;
-  readonly data: Float32Array;
-}
 
 export interface RgbeImage extends RadianceImage {
   /** Product of the header's EXPOSURE values (1 when absent); not applied to `data`. */

@@ -10,7 +10,7 @@
  * per group: character = 48 + group + (0x20 if more groups follow); the last group's bit 0x10
  * is the sign bit of the two's-complement value.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 
 /** A COCO RLE as found in JSON: `counts` is the compressed string or the plain run lengths. */
 export interface CocoRle {

@@ -22,7 +22,7 @@
  * blobs and noise at several tolerances, and perturbed DAVIS frames), 300 statistics inputs and
  * 12 multi-object sequences: no difference at all.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 
 // ------------------------------------------------------------------------------------------------
 // Region similarity J

@@ -3,7 +3,7 @@
  * - Frames: interleaved 8-bit RGB `{ width, height, data }` (video/types.ts).
  * - Property maps / planar images: `C x H x W` Float32 (engines/types.ts) — already NCHW with N = 1.
  */
-import type { RgbFrame } from '../video/types.js';
+import type { RgbFrame } from '../core/types.js';
 import type { TensorData } from './session.js';
 
 /** Interleaved RGB bytes → planar `3 x H x W` float in 0..255 (the STGRU's image units). */

@@ -14,16 +14,10 @@
  * OpenCV.js Farnebäck. Both are loaded lazily, once per process; the numeric helpers below are
  * pure functions.
  */
+import type { RgbFrame } from '../core/types.js';
 import type { DisAddon } from './flow-dis.js';
 import { farnebackFlow, loadOpenCv } from './flow-farneback.js';
 import { warpBilinear } from './warp.js';
-
-/** A decoded frame: interleaved 8-bit RGB, row-major, `data[(y * width + x) * 3 + c]`. */
-export interface RgbFrame {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
 
 export type FlowBackendName = 'dis' | 'farneback';
 

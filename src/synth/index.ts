@@ -3,7 +3,8 @@
  * flow, occlusion, colour, HDR radiance), rendered on demand from a seed. Used by the tests of
  * every engine and by `vprop demo`.
  */
-import type { FrameSource, IndexedFrame, SourceInfo } from '../video/types.js';
+import type { IndexedFrame } from '../core/types.js';
+import type { FrameSource, SourceInfo } from '../video/types.js';
 import type { SyntheticScene } from './scene.js';
 
 export { Rng } from '../util/rng.js';

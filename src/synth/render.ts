@@ -4,7 +4,7 @@
  * and, in HDR mode, the radiance; flow and occlusion are computed on demand from the same labels
  * and the geometry of the neighbouring frame.
  */
-import type { LabelImage, RgbFrame } from '../video/types.js';
+import type { LabelImage, RgbFrame } from '../core/types.js';
 import { encodeLinear8 } from './camera.js';
 import type { FrameGeometry } from './geometry.js';
 import type { ObjectState, SceneModel, SyntheticFrame } from './scene.js';

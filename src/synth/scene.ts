@@ -18,8 +18,8 @@
  *   matrix drifting by at most ~0.5% per frame.
  */
 
+import type { LabelImage, RgbFrame } from '../core/types.js';
 import { Rng } from '../util/rng.js';
-import type { LabelImage, RgbFrame } from '../video/types.js';
 import { gainHueMatrix, hsvToLinear } from './camera.js';
 import { type Affine, FrameGeometry, makeShape, type ObjectPose, SHAPE_FAMILIES, type Shape, type ShapeFamily } from './geometry.js';
 import { fbmGrid, smoothstep } from './noise.js';

@@ -10,7 +10,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import { exrToInterleavedRgb, readExr } from '../formats/exr.js';
 import { readLabelPng } from '../formats/png.js';
 import { readRgbe } from '../formats/rgbe.js';

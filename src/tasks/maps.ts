@@ -1,24 +1,24 @@
-import type { PropertyMap, Task } from '../engines/types.js';
-import type { LabelImage } from '../video/types.js';
+/** Helpers on probability maps (masks and labels): one-hot, argmax, widening, presence. */
+import type { LabelImage, ObjectPresence, PropertyMap } from '../core/types.js';
 
 /**
- * One-hot probability map from a label image: channel k is 1 where the label is k.
- * Used for masks (K+1 channels, background first) and semantic labels (C channels).
- * Labels >= `channels` are an error: the caller decides the channel count from all key-frames.
+ * One-hot probability map from a label image: channel `channelOf[label]` is 1 (identity when
+ * omitted: channel k = label k). Used for masks (K+1 channels, background first) and semantic
+ * labels (C channels). A label without a channel is an error.
  */
-export function labelsToProbabilities(labels: LabelImage, channels: number): PropertyMap {
+export function labelsToProbabilities(labels: LabelImage, channels: number, channelOf?: Int16Array): PropertyMap {
   const n = labels.width * labels.height;
   const data = new Float32Array(channels * n);
   for (let i = 0; i < n; i++) {
-    const k = labels.data[i];
-    if (k >= channels) throw new RangeError(`label ${k} at pixel ${i} exceeds the ${channels} channels`);
+    const k = channelOf ? channelOf[labels.data[i]] : labels.data[i];
+    if (k < 0 || k >= channels) throw new RangeError(`label ${labels.data[i]} at pixel ${i} has no channel among the ${channels}`);
     data[k * n + i] = 1;
   }
   return { width: labels.width, height: labels.height, channels, data };
 }
 
-/** Argmax over channels (ties go to the lower channel), giving a label image. */
-export function probabilitiesToLabels(p: PropertyMap): LabelImage {
+/** Argmax over channels (ties go to the lower channel): channel index per pixel, or `idOf[channel]`. */
+export function probabilitiesToLabels(p: PropertyMap, idOf?: ArrayLike<number>): LabelImage {
   const n = p.width * p.height;
   const out = new Uint8Array(n);
   const best = p.data.slice(0, n);
@@ -32,6 +32,7 @@ export function probabilitiesToLabels(p: PropertyMap): LabelImage {
       }
     }
   }
+  if (idOf) for (let i = 0; i < n; i++) out[i] = idOf[out[i]];
   return { width: p.width, height: p.height, data: out };
 }
 
@@ -40,6 +41,15 @@ export function maxLabel(labels: LabelImage): number {
   let m = 0;
   for (let i = 0; i < labels.data.length; i++) if (labels.data[i] > m) m = labels.data[i];
   return m;
+}
+
+/** The distinct non-zero values of a label image, ascending. */
+export function labelIds(labels: LabelImage): number[] {
+  const seen = new Uint8Array(256);
+  for (let i = 0; i < labels.data.length; i++) seen[labels.data[i]] = 1;
+  const out: number[] = [];
+  for (let v = 1; v < 256; v++) if (seen[v]) out.push(v);
+  return out;
 }
 
 /**
@@ -54,24 +64,21 @@ export function padChannels(p: PropertyMap, channels: number): PropertyMap {
   return { width: p.width, height: p.height, channels, data, confidence: p.confidence };
 }
 
-/** Whether probabilities are the property layout (mask, labels) rather than a value map (colour, hdr). */
-export function isProbabilityTask(task: Task): boolean {
-  return task === 'mask' || task === 'labels';
-}
-
 /**
- * Per-object presence score: the fraction of the frame's pixels whose argmax is each channel,
- * scaled so that "any pixel present" is distinguishable from absent. Returns, for each channel,
- * the maximum probability over the frame (0 when the object is certainly absent).
+ * Per-object presence from a mask probability map: for channel k + 1 (object `ids[k]`) the pixels
+ * whose argmax it is and its highest probability.
  */
-export function channelPresence(p: PropertyMap): Float32Array {
+export function objectPresence(p: PropertyMap, ids: readonly number[], argmax: Uint8Array): ObjectPresence[] {
   const n = p.width * p.height;
-  const out = new Float32Array(p.channels);
-  for (let c = 0; c < p.channels; c++) {
-    let m = 0;
-    const off = c * n;
-    for (let i = 0; i < n; i++) if (p.data[off + i] > m) m = p.data[off + i];
-    out[c] = m;
-  }
-  return out;
+  const pixels = new Int32Array(p.channels);
+  for (let i = 0; i < n; i++) pixels[argmax[i]]++;
+  return ids.map((id, k) => {
+    const c = k + 1;
+    let score = 0;
+    if (c < p.channels) {
+      const off = c * n;
+      for (let i = 0; i < n; i++) if (p.data[off + i] > score) score = p.data[off + i];
+    }
+    return { id, present: pixels[c] > 0, pixels: pixels[c] ?? 0, score };
+  });
 }

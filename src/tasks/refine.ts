@@ -1,6 +1,5 @@
-import type { PropertyMap } from '../engines/types.js';
+import type { PropertyMap, RgbFrame } from '../core/types.js';
 import { type DenseCrfOptions, denseCrf, unaryFromProbabilities } from '../ops/crf.js';
-import type { RgbFrame } from '../video/types.js';
 
 export type CrfSettings = Pick<DenseCrfOptions, 'gaussian' | 'bilateral' | 'iterations' | 'normalization'>;
 

@@ -8,11 +8,11 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
+import type { LabelImage } from '../core/types.js';
 import { readLabelPng } from '../formats/png.js';
 import { naturalSort } from '../util/natural-sort.js';
 import { type FolderOptions, ImageFolderSource, inspectImageSequence, listImageFiles } from './folder.js';
-import type { LabelImage } from './types.js';
 
 export interface DavisOptions extends FolderOptions {
   /** Sub-folder under JPEGImages/ and Annotations/ (default `480p`; DAVIS-2017 also has `Full-Resolution`). */

@@ -8,9 +8,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { AbortError, InputError, throwIfAborted } from '../errors.js';
+import { AbortError, InputError, throwIfAborted } from '../core/errors.js';
+import type { IndexedFrame } from '../core/types.js';
 import { checkIndex, FrameLru, Mutex, resolveRange } from './iterable.js';
-import type { FrameSource, IndexedFrame, SourceInfo } from './types.js';
+import type { FrameSource, SourceInfo } from './types.js';
 
 export interface FfmpegBinaries {
   /** Path or name of the ffmpeg binary (default `$VPROP_FFMPEG` or `ffmpeg`). */

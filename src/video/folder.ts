@@ -5,10 +5,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
-import { AbortError, InputError, throwIfAborted } from '../errors.js';
+import { AbortError, InputError, throwIfAborted } from '../core/errors.js';
+import type { IndexedFrame } from '../core/types.js';
 import { naturalSort } from '../util/natural-sort.js';
 import { checkIndex, FrameLru, resolveRange } from './iterable.js';
-import type { FrameSource, IndexedFrame, SourceInfo, SourceKind } from './types.js';
+import type { FrameSource, SourceInfo, SourceKind } from './types.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png'];
 

@@ -34,4 +34,4 @@ export {
   RgbFolderSink,
   type VideoSinkOptions,
 } from './sinks.js';
-export type { FrameSink, FrameSource, IndexedFrame, LabelImage, RgbFrame, SourceInfo, SourceKind } from './types.js';
+export type { FrameSink, FrameSource, SourceInfo, SourceKind } from './types.js';

@@ -9,8 +9,9 @@
  *   asking for an older frame is an `InputError`.
  * Several `frames()` iterations may run at once; they share the one underlying iterator.
  */
-import { AbortError, InputError, throwIfAborted } from '../errors.js';
-import type { FrameSource, IndexedFrame, RgbFrame, SourceInfo } from './types.js';
+import { AbortError, InputError, throwIfAborted } from '../core/errors.js';
+import type { IndexedFrame, RgbFrame } from '../core/types.js';
+import type { FrameSource, SourceInfo } from './types.js';
 
 /** Bounded least-recently-used frame cache: memory stays constant however long the video. */
 export class FrameLru {

@@ -1,5 +1,6 @@
-import { InputError } from '../errors.js';
-import type { FrameSource, IndexedFrame, RgbFrame } from './types.js';
+import { InputError } from '../core/errors.js';
+import type { IndexedFrame, RgbFrame } from '../core/types.js';
+import type { FrameSource } from './types.js';
 
 /**
  * A FrameSource over frames produced on demand by `render(index)` (an in-memory array, a

@@ -8,12 +8,13 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
+import type { RgbFrame } from '../core/types.js';
 import { type DavisOptions, listDavisSequences, openDavis } from './davis.js';
 import { type FfmpegBinaries, openVideoFile } from './ffmpeg.js';
 import { openImageFolder } from './folder.js';
 import { fromAsyncIterable } from './iterable.js';
-import type { FrameSource, RgbFrame } from './types.js';
+import type { FrameSource } from './types.js';
 
 export const VIDEO_EXTENSIONS: readonly string[] = ['.mp4', '.m4v', '.webm', '.mov', '.avi', '.mkv'];
 

@@ -8,12 +8,13 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import sharp from 'sharp';
+import type { LabelImage, PropertyMap, RgbFrame } from '../core/types.js';
 import { encodeExr } from '../formats/exr.js';
 import { encodeNpy } from '../formats/npy.js';
 import { DAVIS_PALETTE, encodePalettePng, encodeRgbPng } from '../formats/png.js';
 import { temporarySibling } from '../util/atomic.js';
 import { type ExitStatus, exitOf, ffmpegBinary, MissingFfmpegError, StderrTail } from './ffmpeg.js';
-import type { FrameSink, LabelImage, RgbFrame } from './types.js';
+import type { FrameSink } from './types.js';
 
 /** `%05d.png` style file-name patterns (`%d` or `%0Nd`, exactly once). */
 export class FramePattern {
@@ -195,20 +196,12 @@ export class ExrSequenceSink extends AtomicFolderSink<RadianceFrame> {
   }
 }
 
-/** A planar property map (C x H x W floats, `data[c * width * height + y * width + x]`). */
-export interface PlanarMap {
-  readonly width: number;
-  readonly height: number;
-  readonly channels: number;
-  readonly data: Float32Array;
-}
-
 /**
  * Property maps (e.g. mask or class probabilities) as NumPy `.npy` files of shape (C, H, W),
  * float16 by default (probabilities need no more; a 854x480 two-channel map is 1.6 MB), readable
  * with `np.load` and by the flowgru engine's per-frame input.
  */
-export class NpyFolderSink extends AtomicFolderSink<PlanarMap> {
+export class NpyFolderSink extends AtomicFolderSink<PropertyMap> {
   private readonly dtype: '<f2' | '<f4';
   constructor(dir: string, opts: FolderSinkOptions & { dtype?: 'float16' | 'float32' } = {}) {
     super(dir, opts.pattern ?? '%05d.npy');
@@ -216,7 +209,7 @@ export class NpyFolderSink extends AtomicFolderSink<PlanarMap> {
       throw new Error(`NpyFolderSink writes .npy files; pattern "${this.names.pattern}" must end in .npy`);
     this.dtype = opts.dtype === 'float32' ? '<f4' : '<f2';
   }
-  protected encode(_index: number, m: PlanarMap): Uint8Array {
+  protected encode(_index: number, m: PropertyMap): Uint8Array {
     if (m.data.length !== m.channels * m.width * m.height)
       throw new Error(`property map has ${m.data.length} values, expected ${m.channels}x${m.height}x${m.width}`);
     return encodeNpy(m.data, [m.channels, m.height, m.width], this.dtype);

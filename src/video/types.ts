@@ -1,29 +1,5 @@
-/**
- * Frame types shared by every source and sink.
- *
- * Frames from decoders are interleaved 8-bit RGB: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B.
- */
-export interface RgbFrame {
-  readonly width: number;
-  readonly height: number;
-  /** Interleaved RGB, length width * height * 3. */
-  readonly data: Uint8Array;
-}
-
-/** A frame together with its 0-based index in its source. */
-export interface IndexedFrame extends RgbFrame {
-  readonly index: number;
-}
-
-/**
- * A label image: one object id (or class id) per pixel, row-major `data[y * width + x]`.
- * 0 is background. Used for masks (object ids) and semantic labels (class ids).
- */
-export interface LabelImage {
-  readonly width: number;
-  readonly height: number;
-  readonly data: Uint8Array;
-}
+/** Frame sources and sinks. The frame and label types themselves live in core/types.ts. */
+import type { IndexedFrame } from '../core/types.js';
 
 export type SourceKind = 'video' | 'folder' | 'davis' | 'iterable';
 

@@ -11,17 +11,20 @@
  *   sampled at random (100,000 per input frame, seeded: VPN's run-to-run variation made repeatable).
  * - hdr: the colour configuration applied to the 3 log-radiance channels, guided by the LDR frames.
  *
- * Per-frame caches (superpixels, features, unaries) are keyed by the frame/map objects the session
- * passes (WeakMaps), so a frame segmented as a target is not segmented again as a guide, and
- * nothing outlives the session's references.
+ * Per-frame values (superpixels, lattices, splats, unaries) live in the session's feature store,
+ * keyed by frame index (and by the guide's key for values derived from its property map), so a
+ * frame segmented as a target is not segmented again as a guide, and memory stays bounded.
  */
 
+import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import type { FeatureStore } from '../../memory/features.js';
+import { previous } from '../../memory/policy.js';
 import { buildLattice, type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
 import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
+import { probabilitiesToLabels } from '../../tasks/maps.js';
 import { Rng } from '../../util/rng.js';
-import type { RgbFrame } from '../../video/types.js';
-import type { Engine, Guide, PropertyMap } from '../types.js';
+import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
 
 /** VPN Λa (ANCHORS §3.1): Y, Cb, Cr, x, y, t. */
 export const VPN_SCALES_A = [0.07, 0.4, 0.4, 0.02, 0.02, 0.01] as const;
@@ -86,7 +89,69 @@ interface FramePoints {
 
 const REFERENCE_AREA = 854 * 480;
 
-export function createBilateralEngine(options: BilateralOptions = {}): Engine {
+export const bilateralEngine: EngineRegistration = {
+  name: 'bilateral',
+  description:
+    'VPN BNN-Identity: permutohedral lattice over (Y,Cb,Cr,x,y,t) with two scale sets on SLIC superpixels (masks, labels); over (Y,x,y,t) with sampled pixels (colour, HDR)',
+  tasks: ['mask', 'labels', 'color', 'hdr'],
+  preference: { mask: 10, labels: 10, color: 10, hdr: 10 },
+  options: {
+    variant: {
+      type: 'enum',
+      values: ['superpixel', 'pixel'],
+      default: 'superpixel',
+      description: 'masks/labels: SLIC superpixels (VPN) or subsampled pixels',
+    },
+    superpixels: {
+      type: 'number',
+      integer: true,
+      min: 16,
+      default: 12000,
+      description: 'superpixels per frame at 854x480 (scaled by frame area)',
+    },
+    previousFrames: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      description: 'earlier frames used as inputs (default 9 for masks/labels, 3 for colour/HDR, as VPN)',
+    },
+    decay: { type: 'number', min: 0, max: 1, default: 0.5, description: 'unary decay per frame of age on the first scale set' },
+    scalesA: { type: 'numbers', length: 6, default: VPN_SCALES_A, description: 'feature scales of the decayed lattice (Y,Cb,Cr,x,y,t)' },
+    scalesB: { type: 'numbers', length: 6, default: VPN_SCALES_B, description: 'feature scales of the undecayed lattice (Y,Cb,Cr,x,y,t)' },
+    pixelStride: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      default: 4,
+      description: "pixel variant: every n-th pixel of each guide's rows and columns",
+    },
+    colorScales: { type: 'numbers', length: 4, default: VPN_COLOR_SCALES, description: 'colour/HDR feature scales (Y,x,y,t)' },
+    colorSamples: { type: 'number', integer: true, min: 1, default: 300_000, description: 'colour/HDR: input points per target frame' },
+    seed: { type: 'number', integer: true, default: 0, description: 'seed of the colour input sampling' },
+    timings: {
+      type: 'value',
+      accepts: 'a BilateralTimings object',
+      affectsResult: false,
+      check: (v) => typeof v === 'object' && v !== null && 'superpixels' in v,
+      description: 'time spent per stage is added here (benchmarks)',
+    },
+  },
+  create: ({ values, signature }) => createBilateralEngine(values as BilateralOptions, signature),
+};
+
+/** Feature-store keys of this engine (per frame index; `@key` ones per guide property). */
+const KEY = {
+  superpixels: 'bilateral:superpixels',
+  guidePoints: 'bilateral:points:guide',
+  targetPoints: 'bilateral:points:target',
+  unary: (guideKey: string) => `bilateral:unary@${guideKey}`,
+  splats: (guideKey: string) => `bilateral:splats@${guideKey}`,
+  valueGuide: 'bilateral:value-guide',
+  valueTarget: 'bilateral:value-target',
+  valueSplat: (guideKey: string) => `bilateral:value-splat@${guideKey}`,
+};
+
+export function createBilateralEngine(options: BilateralOptions = {}, signature = 'bilateral'): Engine {
   const variant = options.variant ?? 'superpixel';
   const decay = options.decay ?? 0.5;
   const scalesA = options.scalesA ?? VPN_SCALES_A;
@@ -99,115 +164,86 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     throw new RangeError('bilateral: scalesA and scalesB need 6 values (Y, Cb, Cr, x, y, t)');
   if (colorScales.length !== 4) throw new RangeError('bilateral: colorScales needs 4 values (Y, x, y, t)');
 
-  const superpixelCache = new WeakMap<Uint8Array, SuperpixelData>();
-  const unaryCache = new WeakMap<Float32Array, Float32Array>();
   let workspace: SlicWorkspace | undefined;
 
-  const superpixelsOf = (frame: RgbFrame, t: number): SuperpixelData => {
-    const hit = superpixelCache.get(frame.data);
-    if (hit && hit.features[5 * hit.count] === t) return hit;
-    if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height)
-      workspace = createSlicWorkspace(frame.width, frame.height);
-    const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
-    const started = performance.now();
-    const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
-    const features = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
-    if (options.timings) options.timings.superpixels += performance.now() - started;
-    const data = { labels, count, features };
-    superpixelCache.set(frame.data, data);
-    return data;
-  };
+  const superpixelsOf = (features: FeatureStore, frame: RgbFrame, t: number): SuperpixelData =>
+    features.getOrCompute(t, KEY.superpixels, () => {
+      if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height)
+        workspace = createSlicWorkspace(frame.width, frame.height);
+      const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
+      const started = performance.now();
+      const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
+      const spFeatures = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
+      if (options.timings) options.timings.superpixels += performance.now() - started;
+      return { labels, count, features: spFeatures };
+    });
 
   /** Per-superpixel unary (C x count): one-hot of the majority label on key-frames, mean probabilities otherwise. */
-  const unaryOf = (g: Guide, sp: SuperpixelData): Float32Array => {
-    const hit = unaryCache.get(g.property.data);
-    if (hit) return hit;
-    const C = g.property.channels;
-    let u: Float32Array;
-    if (g.isKeyframe) {
-      const n = g.property.width * g.property.height;
-      const labels = new Uint8Array(n);
-      const best = g.property.data.slice(0, n);
-      for (let c = 1; c < C; c++) {
-        for (let i = 0; i < n; i++) {
-          const v = g.property.data[c * n + i];
-          if (v > best[i]) {
-            best[i] = v;
-            labels[i] = c;
-          }
-        }
+  const unaryOf = (features: FeatureStore, g: Guide, sp: SuperpixelData): Float32Array =>
+    features.getOrCompute(g.index, KEY.unary(g.key), () => {
+      const C = g.property.channels;
+      if (g.isKeyframe) {
+        const mode = superpixelMode(sp.labels, sp.count, probabilitiesToLabels(g.property).data, C);
+        const u = new Float32Array(C * sp.count);
+        for (let s = 0; s < sp.count; s++) u[mode[s] * sp.count + s] = 1;
+        return u;
       }
-      const mode = superpixelMode(sp.labels, sp.count, labels, C);
-      u = new Float32Array(C * sp.count);
-      for (let s = 0; s < sp.count; s++) u[mode[s] * sp.count + s] = 1;
-    } else {
-      u = superpixelMeans(sp.labels, sp.count, g.property.data, C);
+      const u = superpixelMeans(sp.labels, sp.count, g.property.data, C);
       normaliseColumns(u, C, sp.count);
-    }
-    unaryCache.set(g.property.data, u);
-    return u;
-  };
+      return u;
+    });
 
-  /** Points of a frame as a guide (superpixels, or every `stride`-th pixel) with their lattices. */
-  const guideLatticeCache = new WeakMap<Uint8Array, FramePoints>();
-  /** Points of a frame as a target (superpixels, or every pixel). Same object as the guide's for superpixels. */
-  const targetLatticeCache = new WeakMap<Uint8Array, FramePoints>();
-  /** Per guide map: its splat onto the guide's two lattices (C channels) and the splat of ones. */
-  const splatCache = new WeakMap<Float32Array, { SA: Float32Array; SB: Float32Array }>();
+  /** A frame's points as a guide (superpixels, or every `stride`-th pixel) or as a target (superpixels, or every pixel), with their lattices. */
+  const framePoints = (features: FeatureStore, frame: RgbFrame, t: number, role: 'guide' | 'target'): FramePoints =>
+    features.getOrCompute(t, role === 'guide' || variant === 'superpixel' ? KEY.guidePoints : KEY.targetPoints, () => {
+      let pointFeatures: Float32Array;
+      let count: number;
+      let sp: SuperpixelData | undefined;
+      let index: Int32Array | undefined;
+      if (variant === 'superpixel') {
+        sp = superpixelsOf(features, frame, t);
+        pointFeatures = sp.features;
+        count = sp.count;
+      } else {
+        const px = pixelFeatures(frame, t, role === 'guide' ? stride : 1);
+        pointFeatures = px.features;
+        count = px.count;
+        index = px.index;
+      }
+      const started = performance.now();
+      const latA = buildLattice(scaleFeatures(pointFeatures, count, scalesA), count, null, count, 6);
+      const latB = buildLattice(scaleFeatures(pointFeatures, count, scalesB), count, null, count, 6);
+      const ones = new Float32Array(count).fill(1);
+      const points: FramePoints = { t, count, sp, index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
+      if (options.timings) options.timings.lattice += performance.now() - started;
+      return points;
+    });
 
-  const framePoints = (frame: RgbFrame, t: number, role: 'guide' | 'target'): FramePoints => {
-    const cache = role === 'guide' || variant === 'superpixel' ? guideLatticeCache : targetLatticeCache;
-    const hit = cache.get(frame.data);
-    if (hit && hit.t === t) return hit;
-    let features: Float32Array;
-    let count: number;
-    let sp: SuperpixelData | undefined;
-    let index: Int32Array | undefined;
-    if (variant === 'superpixel') {
-      sp = superpixelsOf(frame, t);
-      features = sp.features;
-      count = sp.count;
-    } else {
-      const px = pixelFeatures(frame, t, role === 'guide' ? stride : 1);
-      features = px.features;
-      count = px.count;
-      index = px.index;
-    }
-    const started = performance.now();
-    const latA = buildLattice(scaleFeatures(features, count, scalesA), count, null, count, 6);
-    const latB = buildLattice(scaleFeatures(features, count, scalesB), count, null, count, 6);
-    const ones = new Float32Array(count).fill(1);
-    const points: FramePoints = { t, count, sp, index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
-    if (options.timings) options.timings.lattice += performance.now() - started;
-    cache.set(frame.data, points);
-    return points;
-  };
+  /** A guide map splatted onto the guide frame's two lattices (C channels). */
+  const splatsOf = (features: FeatureStore, g: Guide, pts: FramePoints): { SA: Float32Array; SB: Float32Array } =>
+    features.getOrCompute(g.index, KEY.splats(g.key), () => {
+      const C = g.property.channels;
+      let values: Float32Array;
+      if (pts.sp) values = unaryOf(features, g, pts.sp);
+      else {
+        const n = g.property.width * g.property.height;
+        const idx = pts.index as Int32Array;
+        values = new Float32Array(C * pts.count);
+        for (let c = 0; c < C; c++) for (let k = 0; k < pts.count; k++) values[c * pts.count + k] = g.property.data[c * n + idx[k]];
+      }
+      const started = performance.now();
+      const out = { SA: splat(pts.latA, values, C), SB: splat(pts.latB, values, C) };
+      if (options.timings) options.timings.lattice += performance.now() - started;
+      return out;
+    });
 
-  const splatsOf = (g: Guide, pts: FramePoints): { SA: Float32Array; SB: Float32Array } => {
-    const hit = splatCache.get(g.property.data);
-    if (hit) return hit;
-    const C = g.property.channels;
-    let values: Float32Array;
-    if (pts.sp) values = unaryOf(g, pts.sp);
-    else {
-      const n = g.property.width * g.property.height;
-      const idx = pts.index as Int32Array;
-      values = new Float32Array(C * pts.count);
-      for (let c = 0; c < C; c++) for (let k = 0; k < pts.count; k++) values[c * pts.count + k] = g.property.data[c * n + idx[k]];
-    }
-    const started = performance.now();
-    const out = { SA: splat(pts.latA, values, C), SB: splat(pts.latB, values, C) };
-    if (options.timings) options.timings.lattice += performance.now() - started;
-    splatCache.set(g.property.data, out);
-    return out;
-  };
-
-  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
+  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+    const { features } = ctx;
     const C = guides[0].property.channels;
     const { width, height } = target.frame;
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 9);
-    const tgt = framePoints(target.frame, target.index, 'target');
+    const tgt = framePoints(features, target.frame, target.index, 'target');
     let latticeTime = 0;
     // Accumulate the guides' cached splats on the target's vertices (matched by key): the same sums
     // as one lattice built over all guide points and the target points (ANCHORS §2.1, §3.2).
@@ -224,8 +260,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
         const g = used[age];
         if (g.property.channels !== C)
           throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
-        const gp = framePoints(g.frame, g.index, 'guide');
-        const S = splats(splatsOf(g, gp));
+        const gp = framePoints(features, g.frame, g.index, 'guide');
+        const S = splats(splatsOf(features, g, gp));
         const N = ones(gp);
         const w = decayed ? decay ** age : 1;
         const started = performance.now();
@@ -279,16 +315,11 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
       const data = smear(tgt.sp.labels, probs, C, n);
       // When this prediction guides later frames its unary is exactly `probs` (already
       // normalised per superpixel): remember it instead of re-averaging the smeared map.
-      unaryCache.set(data, probs);
+      features.set(target.index, KEY.unary(ctx.resultKey), probs);
       return { width, height, channels: C, data, confidence: smear(tgt.sp.labels, support, 1, n) };
     }
     return { width, height, channels: C, data: probs, confidence: support };
   };
-
-  /** Value tasks: each guide frame's sampled pixels and their (Y, x, y, t) lattice, built once. */
-  const valueGuideCache = new WeakMap<Uint8Array, { t: number; lat: Lattice; index: Int32Array; ones: Float32Array }>();
-  const valueTargetCache = new WeakMap<Uint8Array, { t: number; lat: Lattice }>();
-  const valueSplatCache = new WeakMap<Float32Array, Float32Array>();
 
   const valueFeatures = (frame: RgbFrame, t: number, index: Int32Array | undefined): Float32Array => {
     const count = index ? index.length : frame.width * frame.height;
@@ -305,7 +336,8 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
   };
 
   /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
-  const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[]): PropertyMap => {
+  const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+    const { features } = ctx;
     const { width, height } = target.frame;
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 3);
@@ -314,31 +346,25 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
     // share (300k / 3) once, seeded by frame index, so a frame's lattice and splat serve every target
     // it guides (stratified, same point density; the sums are then gathered by vertex key).
     const perFrame = Math.max(1, Math.floor(colorSamples / Math.max(1, options.previousFrames ?? 3)));
-    let tgt = valueTargetCache.get(target.frame.data);
-    if (!tgt || tgt.t !== target.index) {
-      tgt = { t: target.index, lat: buildLattice(valueFeatures(target.frame, target.index, undefined), n, null, n, 4) };
-      valueTargetCache.set(target.frame.data, tgt);
-    }
+    const tgt = features.getOrCompute(target.index, KEY.valueTarget, () => ({
+      lat: buildLattice(valueFeatures(target.frame, target.index, undefined), n, null, n, 4),
+    }));
     const V = new Float32Array((tgt.lat.M + 1) * C);
     const D = new Float32Array(tgt.lat.M + 1);
     for (const g of used) {
       if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
-      let gp = valueGuideCache.get(g.frame.data);
-      if (!gp || gp.t !== g.index) {
+      const gp = features.getOrCompute(g.index, KEY.valueGuide, () => {
         const index = samplePixels(g.frame.width * g.frame.height, perFrame, new Rng((seed * 0x9e3779b1) ^ (g.index + 1)));
         const lat = buildLattice(valueFeatures(g.frame, g.index, index), index.length, null, index.length, 4);
-        gp = { t: g.index, lat, index, ones: splat(lat, new Float32Array(index.length).fill(1), 1) };
-        valueGuideCache.set(g.frame.data, gp);
-      }
-      let S = valueSplatCache.get(g.property.data);
-      if (!S) {
+        return { lat, index, ones: splat(lat, new Float32Array(index.length).fill(1), 1) };
+      });
+      const S = features.getOrCompute(g.index, KEY.valueSplat(g.key), () => {
         const gn = g.property.width * g.property.height;
         const m = gp.index.length;
         const values = new Float32Array(C * m);
         for (let c = 0; c < C; c++) for (let k = 0; k < m; k++) values[c * m + k] = g.property.data[c * gn + gp.index[k]];
-        S = splat(gp.lat, values, C);
-        valueSplatCache.set(g.property.data, S);
-      }
+        return splat(gp.lat, values, C);
+      });
       gatherSplats(V, D, matchVertices(tgt.lat, gp.lat), S, gp.ones, C, 1);
     }
     const out = slice(tgt.lat, V, C);
@@ -355,12 +381,15 @@ export function createBilateralEngine(options: BilateralOptions = {}): Engine {
 
   return {
     name: 'bilateral',
-    tasks: ['mask', 'labels', 'color', 'hdr'],
-    guides: { previous: Math.max(options.previousFrames ?? 9, 3) },
+    tasks: bilateralEngine.tasks,
+    guides: previous(Math.max(options.previousFrames ?? 9, 3)),
+    signature,
+    needsKeyframes: true,
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
       const started = performance.now();
-      const out = ctx.task === 'color' || ctx.task === 'hdr' ? predictValues(target, guides) : predictProbabilities(target, guides);
+      const out =
+        ctx.task === 'color' || ctx.task === 'hdr' ? predictValues(target, guides, ctx) : predictProbabilities(target, guides, ctx);
       if (options.timings) {
         options.timings.total += performance.now() - started;
         options.timings.frames += 1;

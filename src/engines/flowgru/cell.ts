@@ -12,11 +12,13 @@
  * Storing p_t = softmax(h_t) (rather than h_t) loses nothing the next step needs: the cell only
  * ever reads softmax(h_{t-1}). At a key-frame p is the given (one-hot) map.
  */
+
+import type { RgbFrame } from '../../core/types.js';
+import type { FeatureStore } from '../../memory/features.js';
 import type { OnnxModel } from '../../models/session.js';
 import { logProbabilities, nchw, rgbToPlanar, softmaxChannels } from '../../models/tensor.js';
 import { computeFlow } from '../../ops/flow.js';
 import { warpBilinear } from '../../ops/warp.js';
-import type { RgbFrame } from '../../video/types.js';
 
 export type FlowBackendOption = 'auto' | 'dis' | 'farneback';
 
@@ -54,44 +56,41 @@ export interface StepResult {
 }
 
 /**
- * Caches of one engine: planar images and flows keyed by the frames' byte arrays (the session
- * passes the same frame objects as targets and later as guides), so nothing outlives the frames.
+ * Per-frame values of one engine in the session's feature store: planar images and flows, keyed by
+ * frame index (the flow by the pair of indices and the backend), so a frame's flow is computed once
+ * even when a GRFP window revisits it for every later target.
  */
 export class StepCache {
-  private readonly planar = new WeakMap<Uint8Array, Float32Array>();
-  private readonly flows = new WeakMap<Uint8Array, { prev: Uint8Array; flow: Float32Array; backend: string }>();
+  constructor(private readonly features: FeatureStore) {}
 
-  image(frame: RgbFrame): Float32Array {
-    let p = this.planar.get(frame.data);
-    if (!p) {
-      p = rgbToPlanar(frame);
-      this.planar.set(frame.data, p);
-    }
-    return p;
+  image(index: number, frame: RgbFrame): Float32Array {
+    return this.features.getOrCompute(index, 'flowgru:image', () => rgbToPlanar(frame));
   }
 
-  async flow(prev: RgbFrame, cur: RgbFrame, opts: StepOptions): Promise<Float32Array> {
-    const hit = this.flows.get(cur.data);
+  async flow(prevIndex: number, prev: RgbFrame, curIndex: number, cur: RgbFrame, opts: StepOptions): Promise<Float32Array> {
     const backend = opts.flow ?? 'auto';
-    if (hit && hit.prev === prev.data && hit.backend === backend) return hit.flow;
-    const r = await computeFlow(prev, cur, { backend, preset: opts.preset ?? 'medium' });
-    this.flows.set(cur.data, { prev: prev.data, flow: r.flow, backend });
-    return r.flow;
+    const preset = opts.preset ?? 'medium';
+    const key = `flowgru:flow<-${prevIndex}:${backend}:${preset}`;
+    const hit = this.features.get<Float32Array>(curIndex, key);
+    if (hit) return hit;
+    const r = await computeFlow(prev, cur, { backend, preset });
+    return this.features.set(curIndex, key, r.flow);
   }
 }
 
 /**
  * One recurrence step from `prev` (frame and its probabilities p_{t-1}) to `cur` with the
  * per-frame probabilities `perFrame` (both C x H x W at the frame's size). `flow` may be given
- * (e.g. the exact synthetic flow); otherwise it is computed with the chosen backend.
+ * (e.g. the exact synthetic flow); otherwise it is computed with the chosen backend, through
+ * `cache` when the frames' indices are given.
  */
 export async function stgruStep(
   model: OnnxModel,
-  prev: { frame: RgbFrame; probabilities: Float32Array },
-  cur: { frame: RgbFrame; perFrame: Float32Array },
+  prev: { frame: RgbFrame; probabilities: Float32Array; index?: number },
+  cur: { frame: RgbFrame; perFrame: Float32Array; index?: number },
   C: number,
   opts: StepOptions = {},
-  cache: StepCache = new StepCache(),
+  cache?: StepCache,
   givenFlow?: Float32Array,
 ): Promise<StepResult> {
   const { width: W, height: H } = cur.frame;
@@ -102,9 +101,15 @@ export async function stgruStep(
     throw new RangeError(`flowgru: previous map has ${prev.probabilities.length} values, expected ${C}x${H}x${W}`);
   if (cur.perFrame.length !== C * n)
     throw new RangeError(`flowgru: per-frame map has ${cur.perFrame.length} values, expected ${C}x${H}x${W}`);
-  const flow = givenFlow ?? (await cache.flow(prev.frame, cur.frame, opts));
-  const image = cache.image(cur.frame);
-  const prevWarped = warpBilinear(cache.image(prev.frame), 3, H, W, flow, 'zeros');
+  const cached = cache && prev.index !== undefined && cur.index !== undefined;
+  const flow =
+    givenFlow ??
+    (cached
+      ? await cache.flow(prev.index as number, prev.frame, cur.index as number, cur.frame, opts)
+      : (await computeFlow(prev.frame, cur.frame, { backend: opts.flow ?? 'auto', preset: opts.preset ?? 'medium' })).flow);
+  const image = cached ? cache.image(cur.index as number, cur.frame) : rgbToPlanar(cur.frame);
+  const prevImage = cached ? cache.image(prev.index as number, prev.frame) : rgbToPlanar(prev.frame);
+  const prevWarped = warpBilinear(prevImage, 3, H, W, flow, 'zeros');
   const centred = new Float32Array(C * n);
   const inv = 1 / C;
   for (let i = 0; i < centred.length; i++) centred[i] = prev.probabilities[i] - inv;

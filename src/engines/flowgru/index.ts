@@ -18,13 +18,17 @@
  * - Model: an ONNX file from training/ (`exact` cell for a fixed class count, or the
  *   channel-agnostic `shared` cell); defaults to the bundled mask or label model.
  */
-import { throwIfAborted } from '../../errors.js';
+import { throwIfAborted } from '../../core/errors.js';
+import { hashOf } from '../../core/hash.js';
+import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import { previous } from '../../memory/policy.js';
 import type { OnnxModel } from '../../models/session.js';
 import { loadModel } from '../../models/session.js';
 import { bundledModelPath } from '../../models/weights.js';
 import { resizeBilinearPlanar } from '../../ops/resize.js';
-import type { RgbFrame } from '../../video/types.js';
-import type { Engine, EngineContext, Guide, PropertyMap } from '../types.js';
+import { padChannels } from '../../tasks/maps.js';
+import type { ChannelLayout } from '../../tasks/types.js';
+import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
 import { type CellInfo, describeCell, type FlowBackendOption, StepCache, stgruStep } from './cell.js';
 import type { PerFrameFn } from './per-frame.js';
 
@@ -32,7 +36,7 @@ export { type CellInfo, describeCell, type FlowBackendOption, StepCache, type St
 export { type FolderPerFrameOptions, type PerFrameFn, perFrameFromFolder } from './per-frame.js';
 
 export interface FlowGruOptions {
-  /** The per-frame estimates x_t (required): probabilities for frame `index`. */
+  /** The per-frame estimates x_t: probabilities for frame `index`. */
   readonly perFrame?: PerFrameFn;
   /**
    * Alternative to `perFrame` (e.g. from the CLI): a folder with one file per frame, label PNGs or
@@ -43,7 +47,7 @@ export interface FlowGruOptions {
   readonly perFrameValues?: 'auto' | 'probabilities' | 'logits';
   /** `perFrameDir`: probability of the labelled class (default 0.9). */
   readonly perFrameConfidence?: number;
-  /** `perFrameDir`: channel count of its maps (default: the key-frames' channel count, at least 2). */
+  /** `perFrameDir`: channel count of its label maps (default: the key-frames' channel count, at least 2). */
   readonly perFrameChannels?: number;
   /**
    * The STGRU: an ONNX path, its bytes, a loaded model, or a bundled name ('grfp-mask',
@@ -68,16 +72,75 @@ export interface FlowGruOptions {
   readonly threads?: number;
 }
 
-/** Number options may arrive as strings from `--option key=value`. */
-function num(v: unknown, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = typeof v === 'string' ? Number(v) : (v as number);
-  if (!Number.isFinite(x)) throw new RangeError(`flowgru: option ${name} must be a number, got ${String(v)}`);
-  return x;
-}
+const isModel = (v: unknown): v is OnnxModel => typeof v === 'object' && v !== null && 'run' in v && 'source' in v;
 
-export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
-  const window = num(options.window, 'window');
+export const flowgruEngine: EngineRegistration = {
+  name: 'flowgru',
+  description:
+    "GRFP: a convolutional GRU gated by the optical flow's photometric error fuses the flow-warped previous estimate with a per-frame estimate (needs perFrame / perFrameDir; runs without key-frames too)",
+  tasks: ['mask', 'labels'],
+  needsKeyframes: false,
+  options: {
+    perFrame: {
+      type: 'value',
+      accepts: 'a function (index, frame, layout) => Promise<PropertyMap>',
+      check: (v) => typeof v === 'function',
+      description: 'the per-frame estimates x_t',
+    },
+    perFrameDir: { type: 'string', description: 'folder of per-frame estimates: label PNGs or .npy (C,H,W) probabilities / scores' },
+    perFrameValues: {
+      type: 'enum',
+      values: ['auto', 'probabilities', 'logits'],
+      default: 'auto',
+      description: 'how floating-point .npy maps are read',
+    },
+    perFrameConfidence: {
+      type: 'number',
+      min: 1e-6,
+      max: 1,
+      default: 0.9,
+      description: 'probability given to the labelled class of a label map',
+    },
+    perFrameChannels: {
+      type: 'number',
+      integer: true,
+      min: 2,
+      description: "channel count of the folder's label maps (default: the key-frames' layout)",
+    },
+    model: {
+      type: 'value',
+      accepts: 'an ONNX path, a bundled model name, ONNX bytes or a loaded model',
+      check: (v) => typeof v === 'string' || v instanceof Uint8Array || isModel(v),
+      signature: (v) => (typeof v === 'string' ? v : v instanceof Uint8Array ? hashOf(v) : isModel(v) ? v.source : 'model'),
+      description: "the STGRU cell (default: the bundled 'grfp-mask' or 'grfp-labels')",
+    },
+    flow: {
+      type: 'enum',
+      values: ['auto', 'dis', 'farneback'],
+      default: 'auto',
+      description: 'optical-flow backend (auto: DIS when the native addon loads)',
+    },
+    preset: { type: 'enum', values: ['fast', 'medium'], default: 'medium', description: 'DIS preset' },
+    window: {
+      type: 'number',
+      integer: true,
+      min: 2,
+      description: "GRFP's window length T (default: unbounded, the state runs from the key-frame)",
+    },
+    floor: { type: 'number', min: 0, max: 0.5, default: 1e-4, description: 'floor of per-frame probabilities before the log' },
+    confidence: {
+      type: 'enum',
+      values: ['none', 'gate'],
+      default: 'none',
+      description: "per-pixel confidence for the 'both' merge: none, or the product of reset gates",
+    },
+    threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
+  },
+  create: ({ values, signature }) => createFlowGruEngine(values as FlowGruOptions, signature),
+};
+
+export function createFlowGruEngine(options: FlowGruOptions = {}, signature = 'flowgru'): Engine {
+  const window = options.window;
   if (window !== undefined && (!Number.isInteger(window) || window < 2))
     throw new RangeError(`flowgru: window must be an integer >= 2, got ${window}`);
   const flow = options.flow ?? 'auto';
@@ -85,13 +148,8 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
   const confidenceMode = options.confidence ?? 'none';
   if (confidenceMode !== 'none' && confidenceMode !== 'gate')
     throw new RangeError(`flowgru: confidence must be none or gate, got ${String(confidenceMode)}`);
-  const stepOpts = { flow, preset: options.preset ?? 'medium', floor: num(options.floor, 'floor') ?? 1e-4 } as const;
+  const stepOpts = { flow, preset: options.preset ?? 'medium', floor: options.floor ?? 1e-4 } as const;
 
-  const cache = new StepCache();
-  const perFrameCache = new WeakMap<Uint8Array, { data: Float32Array; channels: number }>();
-  // perFrameDir: the folder's maps get the channel count of the first guide map seen.
-  let perFrameDirChannels = 2;
-  const gateCache = new WeakMap<Float32Array, Float32Array>();
   const models = new Map<string, Promise<{ model: OnnxModel; info: CellInfo; owned: boolean }>>();
   let perFrameFn: Promise<PerFrameFn> | undefined;
 
@@ -104,7 +162,7 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
         if (typeof spec === 'object' && !(spec instanceof Uint8Array)) return { model: spec, info: describeCell(spec), owned: false };
         let source: string | Uint8Array = spec;
         if (typeof spec === 'string' && !/[\\/]|\.onnx$/i.test(spec)) source = await bundledModelPath(spec);
-        const model = await loadModel(source, { threads: num(options.threads, 'threads'), name: 'flowgru model' });
+        const model = await loadModel(source, { threads: options.threads, name: 'flowgru model' });
         return { model, info: describeCell(model), owned: true };
       })();
       models.set(key, p);
@@ -112,36 +170,40 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
     return p;
   };
 
-  /** The per-frame estimate at the frame's size, renormalised, at its own channel count (cached per frame). */
-  const perFrameRaw = async (index: number, frame: RgbFrame): Promise<{ data: Float32Array; channels: number }> => {
-    const hit = perFrameCache.get(frame.data);
+  /** The per-frame estimate at the frame's size, renormalised, at its own channel count (kept per frame in the feature store). */
+  const perFrameRaw = async (index: number, frame: RgbFrame, ctx: EngineContext): Promise<{ data: Float32Array; channels: number }> => {
+    const key = 'flowgru:per-frame';
+    const hit = ctx.features.get<{ data: Float32Array; channels: number }>(index, key);
     if (hit) return hit;
     if (!perFrameFn) {
       perFrameFn = options.perFrame
         ? Promise.resolve(options.perFrame)
         : import('./per-frame.js').then((m) =>
-            m.perFrameFromFolder(options.perFrameDir as string, perFrameDirChannels, {
-              confidence: num(options.perFrameConfidence, 'perFrameConfidence'),
+            m.perFrameFromFolder(options.perFrameDir as string, options.perFrameChannels ?? 2, {
+              confidence: options.perFrameConfidence,
               values: options.perFrameValues,
             }),
           );
     }
-    const p = await (await perFrameFn)(index, frame);
-    const q = { data: normalisePerFrame(p, frame, index), channels: p.channels };
-    perFrameCache.set(frame.data, q);
-    return q;
+    const layout: ChannelLayout = options.perFrameChannels
+      ? { ...ctx.layout, channels: Math.max(ctx.layout.channels, options.perFrameChannels) }
+      : ctx.layout;
+    const p = await (await perFrameFn)(index, frame, layout);
+    return ctx.features.set(index, key, { data: normalisePerFrame(p, frame, index), channels: p.channels });
   };
-  const perFrameOf = async (index: number, frame: RgbFrame, C: number): Promise<Float32Array> => {
-    const q = await perFrameRaw(index, frame);
+  const perFrameOf = async (index: number, frame: RgbFrame, C: number, ctx: EngineContext): Promise<Float32Array> => {
+    const q = await perFrameRaw(index, frame, ctx);
     if (q.channels > C)
       throw new RangeError(`flowgru: per-frame estimate of frame ${index} has ${q.channels} channels, expected at most ${C}`);
-    return padProbabilities(q.data, q.channels, C, frame.width * frame.height);
+    return padChannels({ width: frame.width, height: frame.height, channels: q.channels, data: q.data }, C).data;
   };
 
   const engine: Engine = {
     name: 'flowgru',
-    tasks: ['mask', 'labels'],
-    guides: { previous: window === undefined ? 1 : window - 1 },
+    tasks: flowgruEngine.tasks,
+    guides: previous(window === undefined ? 1 : window - 1),
+    signature,
+    needsKeyframes: false,
     async predict(target, guides: readonly Guide[], ctx: EngineContext): Promise<PropertyMap> {
       if (ctx.task !== 'mask' && ctx.task !== 'labels') throw new Error(`flowgru: the ${ctx.task} task is not supported (mask, labels)`);
       if (!options.perFrame && !options.perFrameDir) {
@@ -150,38 +212,46 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
           'flowgru: needs per-frame estimates: the perFrame option (a function) or perFrameDir (a folder of label PNGs or .npy maps)',
         );
       }
-      if (guides.length === 0) throw new Error('flowgru: no guide frame (the previous frame of the pass)');
       const { width: W, height: H } = target.frame;
       const n = W * H;
-      // Channels: the guides' (the session widens maps to the largest id of any key-frame) or the
+      const cache = new StepCache(ctx.features);
+      // Channels: the layout's (the session widens maps to every object of any key-frame) or the
       // per-frame estimator's, whichever is larger; a class absent from a key-frame has probability 0 there.
-      perFrameDirChannels = num(options.perFrameChannels, 'perFrameChannels') ?? Math.max(perFrameDirChannels, guides[0].property.channels);
-      const C = Math.max(guides[0].property.channels, (await perFrameRaw(target.index, target.frame)).channels);
+      const C = Math.max(
+        ctx.layout.channels,
+        guides[0]?.property.channels ?? 0,
+        (await perFrameRaw(target.index, target.frame, ctx)).channels,
+      );
       const { model, info } = await modelFor(ctx.task);
       if (info.kind === 'exact' && info.classes !== C) {
         throw new Error(
           `flowgru: model ${model.source} is an exact STGRU for ${info.classes} classes, but the maps have ${C} channels (use a shared-cell model)`,
         );
       }
-      const stateOf = (g: Guide) => padProbabilities(g.property.data, g.property.channels, C, n);
+      if (guides.length === 0) {
+        // No key-frame and no earlier frame (GRFP's protocol starts here): the per-frame estimate itself.
+        return { width: W, height: H, channels: C, data: await perFrameOf(target.index, target.frame, C, ctx) };
+      }
+      const stateOf = (g: Guide) => padChannels(g.property, C).data;
       for (const g of guides) {
         if (g.property.width !== W || g.property.height !== H)
           throw new RangeError(`flowgru: guide ${g.index} is ${g.property.width}x${g.property.height}, target ${W}x${H}`);
       }
       // The chain of frames the recurrence runs over, oldest first, ending at the target.
-      let start: { frame: RgbFrame; probabilities: Float32Array; gate: Float32Array | undefined };
+      let start: { index: number; frame: RgbFrame; probabilities: Float32Array; gate: Float32Array | undefined };
       let chain: Guide[];
       if (window === undefined) {
         const g = guides[0];
-        start = { frame: g.frame, probabilities: stateOf(g), gate: gateOf(g) };
+        start = { index: g.index, frame: g.frame, probabilities: stateOf(g), gate: gateOf(g) };
         chain = [];
       } else {
         const k = guides.findIndex((g) => g.isKeyframe);
         const used = k >= 0 ? guides.slice(0, k + 1) : guides.slice(0, window - 1);
         const first = used[used.length - 1];
         start = {
+          index: first.index,
           frame: first.frame,
-          probabilities: first.isKeyframe ? stateOf(first) : await perFrameOf(first.index, first.frame, C),
+          probabilities: first.isKeyframe ? stateOf(first) : await perFrameOf(first.index, first.frame, C, ctx),
           gate: first.isKeyframe ? undefined : new Float32Array(n),
         };
         chain = used.slice(0, -1).reverse();
@@ -192,19 +262,17 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
       let result: Float32Array = prev.probabilities;
       for (const s of steps) {
         throwIfAborted(ctx.signal);
-        const q = await perFrameOf(s.index, s.frame, C);
-        const r = await stgruStep(model, prev, { frame: s.frame, perFrame: q }, C, stepOpts, cache);
+        const q = await perFrameOf(s.index, s.frame, C, ctx);
+        const r = await stgruStep(model, prev, { index: s.index, frame: s.frame, perFrame: q }, C, stepOpts, cache);
         result = r.probabilities;
         if (confidenceMode === 'gate') {
           const next = new Float32Array(n);
           for (let i = 0; i < n; i++) next[i] = (gate ? gate[i] : 1) * r.reset[i];
           gate = next;
         }
-        prev = { frame: s.frame, probabilities: result, gate };
+        prev = { index: s.index, frame: s.frame, probabilities: result, gate };
       }
-      const out: PropertyMap = { width: W, height: H, channels: C, data: result, confidence: confidenceMode === 'gate' ? gate : undefined };
-      if (out.confidence) gateCache.set(out.data, out.confidence);
-      return out;
+      return { width: W, height: H, channels: C, data: result, confidence: confidenceMode === 'gate' ? gate : undefined };
     },
     async dispose() {
       for (const p of models.values()) {
@@ -222,18 +290,10 @@ export function createFlowGruEngine(options: FlowGruOptions = {}): Engine {
   /** The gate product carried by a guide: its confidence (1 at a key-frame). */
   function gateOf(g: Guide): Float32Array | undefined {
     if (confidenceMode !== 'gate' || g.isKeyframe) return undefined;
-    return gateCache.get(g.property.data) ?? g.property.confidence;
+    return g.property.confidence;
   }
 
   return engine;
-}
-
-/** Widen planar probabilities from `from` to `to` channels (new channels 0); returns the input when equal. */
-function padProbabilities(data: Float32Array, from: number, to: number, n: number): Float32Array {
-  if (from === to) return data;
-  const out = new Float32Array(to * n);
-  out.set(data.subarray(0, from * n));
-  return out;
 }
 
 /**

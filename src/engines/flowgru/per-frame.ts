@@ -14,16 +14,21 @@
  */
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../core/errors.js';
+import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import { type NpyArray, readNpy } from '../../formats/npy.js';
 import { readLabelPng } from '../../formats/png.js';
 import { softmaxChannels } from '../../models/tensor.js';
+import { channelLookup } from '../../tasks/mask/index.js';
+import type { ChannelLayout } from '../../tasks/types.js';
 import { naturalSort } from '../../util/natural-sort.js';
-import type { RgbFrame } from '../../video/types.js';
-import type { PropertyMap } from '../types.js';
 
-/** The engine's per-frame predictor: frame index and decoded frame → probabilities. */
-export type PerFrameFn = (index: number, frame: RgbFrame) => Promise<PropertyMap>;
+/**
+ * The engine's per-frame predictor: frame index and decoded frame → probabilities. `layout` is the
+ * session's channel layout (masks: which object id each channel is), for predictors that produce
+ * ids rather than channels.
+ */
+export type PerFrameFn = (index: number, frame: RgbFrame, layout?: ChannelLayout) => Promise<PropertyMap>;
 
 export interface FolderPerFrameOptions {
   /**
@@ -42,9 +47,11 @@ const EXTENSIONS = new Set(['.png', '.npy']);
 /**
  * Per-frame estimates read from a folder of label PNGs (palette index or grey value = class or
  * object id), one per frame. File ↔ frame: the number in the file name when every name has one
- * (`00012.png` → frame 12), else the naturally sorted position. Ids ≥ `channels` are an error.
+ * (`00012.png` → frame 12), else the naturally sorted position. Label maps get `channels`
+ * channels, or the layout's when it has more; with a mask layout, object ids map to their
+ * channels; an id without a channel is an error.
  */
-export async function perFrameFromFolder(dir: string, channels: number, opts: FolderPerFrameOptions = {}): Promise<PerFrameFn> {
+export async function perFrameFromFolder(dir: string, channels = 2, opts: FolderPerFrameOptions = {}): Promise<PerFrameFn> {
   if (!Number.isInteger(channels) || channels < 2)
     throw new RangeError(`perFrameFromFolder: channels must be an integer >= 2, got ${channels}`);
   const conf = opts.confidence ?? 0.9;
@@ -66,14 +73,13 @@ export async function perFrameFromFolder(dir: string, channels: number, opts: Fo
   } else {
     for (let i = 0; i < names.length; i++) byIndex.set(i, join(dir, names[i]));
   }
-  const rest = channels > 1 ? (1 - conf) / (channels - 1) : 0;
   const checkSize = (file: string, width: number, height: number, frame: RgbFrame) => {
     // The engine resizes maps of another size; only reject a different aspect ratio.
     if (Math.abs(width / height - frame.width / frame.height) > 0.02) {
       throw new InputError(file, `estimate is ${width}x${height} but the frame is ${frame.width}x${frame.height}`);
     }
   };
-  return async (index: number, frame: RgbFrame): Promise<PropertyMap> => {
+  return async (index: number, frame: RgbFrame, layout?: ChannelLayout): Promise<PropertyMap> => {
     const file = byIndex.get(index);
     if (!file) throw new InputError(dir, `no per-frame estimate for frame ${index}`);
     let labels: { width: number; height: number; data: ArrayLike<number> };
@@ -94,19 +100,25 @@ export async function perFrameFromFolder(dir: string, channels: number, opts: Fo
       labels = await readLabelPng(file, { grayscale: opts.grayscale ?? 'values' });
     }
     checkSize(file, labels.width, labels.height, frame);
+    const C = Math.max(channels, layout?.channels ?? 0);
+    const lut = layout?.objectIds ? channelLookup(layout) : undefined;
+    const rest = (1 - conf) / (C - 1);
     const n = labels.width * labels.height;
-    const data = new Float32Array(channels * n).fill(rest);
+    const data = new Float32Array(C * n).fill(rest);
     for (let i = 0; i < n; i++) {
-      const k = labels.data[i];
-      if (k < 0 || k >= channels) {
+      const id = labels.data[i];
+      const k = lut ? (id < 256 ? lut[id] : -1) : id;
+      if (k < 0 || k >= C) {
         throw new InputError(
           file,
-          `label ${k} at pixel ${i} is not below the ${channels} channels (flowgru: set the perFrameChannels option to the class count)`,
+          lut
+            ? `object id ${id} at pixel ${i} is not one of the key-frames' objects (${layout?.objectIds?.join(', ')})`
+            : `label ${id} at pixel ${i} is not below the ${C} channels (flowgru: set the perFrameChannels option to the class count)`,
         );
       }
       data[k * n + i] = conf;
     }
-    return { width: labels.width, height: labels.height, channels, data };
+    return { width: labels.width, height: labels.height, channels: C, data };
   };
 }
 

@@ -16,10 +16,10 @@
  * - pixel noise and a per-frame temperature (calibration changes from frame to frame).
  * Lengths scale with `scale` (default min(W, H) / 240).
  */
+
+import type { LabelImage, PropertyMap } from '../../core/types.js';
 import { fbmGrid } from '../../synth/noise.js';
 import { hash3, hashUnit } from '../../util/rng.js';
-import type { LabelImage } from '../../video/types.js';
-import type { PropertyMap } from '../types.js';
 
 export interface SimulateOptions {
   readonly seed: number;

@@ -1,6 +1,7 @@
 /**
  * Errors raised on bad input. Every reader throws `InputError` naming the offending file (or
- * source description) and the problem, so a user can act on the message without a stack trace.
+ * source description, or option) and the problem, so a user can act on the message without a
+ * stack trace.
  */
 export class InputError extends Error {
   readonly file: string;
@@ -10,6 +11,14 @@ export class InputError extends Error {
     this.name = 'InputError';
     this.file = file;
     this.problem = problem;
+  }
+}
+
+/** A bad option value or an unknown option name (engines, CLI flags). `file` is the option's name. */
+export class OptionError extends InputError {
+  constructor(option: string, problem: string) {
+    super(option, problem);
+    this.name = 'OptionError';
   }
 }
 
@@ -23,4 +32,9 @@ export class AbortError extends Error {
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError();
+}
+
+/** Whether an error is a cancellation (ours or the platform's). */
+export function isAbortError(err: unknown): boolean {
+  return err instanceof AbortError || (err instanceof Error && err.name === 'AbortError');
 }

@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PropertyMap } from '../engines/types.js';
+import type { PropertyMap } from '../core/types.js';
+import { BoundedFeatureStore, type FeatureSpill } from '../memory/features.js';
+import type { ResultStore, SessionStores } from './stores.js';
 
 interface Entry {
   signature: string;
@@ -16,7 +20,7 @@ interface Entry {
  * File layout: `<dir>/<index>.map` = JSON header line (signature, width, height, channels,
  * hasConfidence) + '\n' + Float32 data (+ Float32 confidence).
  */
-export class FrameStore {
+export class FrameStore implements ResultStore {
   private readonly memory = new Map<number, Entry>();
 
   /**
@@ -64,7 +68,7 @@ export class FrameStore {
     }
   }
 
-  dispose(removeFiles: boolean): void {
+  dispose(removeFiles = false): void {
     this.memory.clear();
     if (removeFiles && this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -107,4 +111,74 @@ export class FrameStore {
     const confidence = head.confidence ? f.slice(n * head.channels) : undefined;
     return { width: head.width, height: head.height, channels: head.channels, data, confidence };
   }
+}
+
+/** Evicted feature-store values as files `<dir>/<index>/<key>` (keys made file-safe). */
+export class DiskFeatureSpill implements FeatureSpill {
+  constructor(private readonly dir: string) {}
+  private path(index: number, key: string): string {
+    return join(
+      this.dir,
+      String(index),
+      key.replace(/[^A-Za-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16)}`),
+    );
+  }
+  write(index: number, key: string, bytes: Uint8Array): void {
+    const p = this.path(index, key);
+    mkdirSync(join(this.dir, String(index)), { recursive: true });
+    writeFileSync(`${p}.partial`, bytes);
+    renameSync(`${p}.partial`, p);
+  }
+  read(index: number, key: string): Uint8Array | undefined {
+    const p = this.path(index, key);
+    return existsSync(p) ? new Uint8Array(readFileSync(p)) : undefined;
+  }
+  clear(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface DiskStoreOptions {
+  /**
+   * Where results are kept. A directory given here persists (an interrupted run resumes from it);
+   * by default a private temporary directory, removed by dispose().
+   */
+  readonly cacheDir?: string;
+  /** Results held in memory before spilling (default 16). */
+  readonly memoryFrames?: number;
+  /** Feature-store memory budget in bytes (default 768 MiB); features beyond it spill to a temporary directory. */
+  readonly featureBytes?: number;
+}
+
+/**
+ * Node stores: results spilled to disk (bounded memory; resumable when `cacheDir` is given) and a
+ * feature store that spills to a private temporary directory (features are never reused across
+ * runs: they are cheap to recompute and a stale one would be wrong).
+ */
+export function diskStores(opts: DiskStoreOptions = {}): SessionStores & { readonly cacheRoot: string } {
+  const owns = !opts.cacheDir;
+  const cacheRoot = opts.cacheDir ?? join(tmpdir(), `vprop-session-${randomBytes(6).toString('hex')}`);
+  const featureDir = join(tmpdir(), `vprop-features-${randomBytes(6).toString('hex')}`);
+  const mem = opts.memoryFrames ?? 16;
+  const stores = new Map<string, FrameStore>();
+  let features: BoundedFeatureStore | undefined;
+  return {
+    cacheRoot,
+    results(name) {
+      let s = stores.get(name);
+      // A private cache only has to bound memory (write on eviction); a given one must survive a crash.
+      if (!s) stores.set(name, (s = new FrameStore(join(cacheRoot, name === 'merged' ? 'results' : name), mem, !owns)));
+      return s;
+    },
+    features() {
+      if (!features) features = new BoundedFeatureStore({ maxBytes: opts.featureBytes, spill: new DiskFeatureSpill(featureDir) });
+      return features;
+    },
+    dispose() {
+      for (const s of stores.values()) s.dispose(false);
+      features?.clear();
+      rmSync(featureDir, { recursive: true, force: true });
+      if (owns) rmSync(cacheRoot, { recursive: true, force: true });
+    },
+  };
 }
