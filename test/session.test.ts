@@ -118,7 +118,11 @@ test('objects first annotated on a later key-frame widen every map; channels are
     const present = r.objects!.filter((o) => o.present).map((o) => o.id);
     assert.deepEqual(present, [r.labels!.data[0]], `frame ${r.index}: presence follows the labels`);
   }
-  assert.deepEqual([...seen].sort((a, b) => a - b), [1, 200], 'results carry the object ids, not channel numbers');
+  assert.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    [1, 200],
+    'results carry the object ids, not channel numbers',
+  );
   await s.dispose();
 });
 

@@ -148,19 +148,31 @@ describe('image folders', () => {
     await src.close();
   });
 
-  test('a frame of a different size -> InputError naming that file', async () => {
+  test('a frame of a different size: a warning at open, an InputError naming that file when it is read', async () => {
     const d = join(dir, 'sizes');
     await mkdir(d);
     await writePng(join(d, '00000.png'), frameAt(0, 8, 8));
     await writePng(join(d, '00001.png'), frameAt(1, 8, 8));
     await writePng(join(d, '00002.png'), frameAt(2, 10, 8));
     await writePng(join(d, '00003.png'), frameAt(3, 12, 8));
-    await assert.rejects(openImageFolder(d), (err: unknown) => {
+    const warnings: string[] = [];
+    const src = await openImageFolder(d, { onWarning: (m) => warnings.push(m) });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /00002\.png: \(frame 2\) is 10x8 but the first frame \(00000\.png\) is 8x8.*and 1 more/);
+    // The frames before the first bad one stay usable: a run writes them before it stops.
+    assert.equal((await src.frame(1)).index, 1);
+    await assert.rejects(src.frame(2), (err: unknown) => {
       assert.ok(err instanceof InputError);
       assert.equal(err.file, join(d, '00002.png'));
-      assert.match(err.problem, /10x8 but the first frame \(00000\.png\) is 8x8/);
+      assert.match(err.problem, /frame 2\) is 10x8 but the first frame \(00000\.png\) is 8x8/);
       return true;
     });
+    const streamed: number[] = [];
+    await assert.rejects(async () => {
+      for await (const f of src.frames(0)) streamed.push(f.index);
+    }, InputError);
+    assert.deepEqual(streamed, [0, 1]);
+    await src.close();
     // Without the up-front check the mismatch surfaces when the frame is decoded.
     const lazy = await openImageFolder(d, { checkSizes: false });
     assert.equal((await lazy.frame(1)).index, 1);

@@ -145,7 +145,8 @@ async function runOne(
 ): Promise<RunSummary> {
   const started = performance.now();
   const files = getTaskFiles(o.task);
-  const source = await openSource(spec, { signal });
+  const warn = (m: string) => process.stderr.write(`vprop: warning: ${m}\n`);
+  const source = await openSource(spec, { signal, onWarning: warn });
   const engine = createEngine(engineName, engineOptions);
   const bar = createProgressBar(sources1(spec), !o.json && !o.quiet);
   let computed = 0;
@@ -158,7 +159,7 @@ async function runOne(
     signal,
     refine: o.refine,
     allowEmpty: o.allowEmpty,
-    onWarning: (m) => process.stderr.write(`vprop: warning: ${m}\n`),
+    onWarning: warn,
     onProgress: (p) => {
       computed = p.done;
       bar.update(p.done, p.total, { fps: p.framesPerSecond });

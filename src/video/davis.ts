@@ -39,8 +39,9 @@ export class DavisFrameSource extends ImageFolderSource {
     opts: FolderOptions,
     readonly sequence: string,
     readonly annotations: DavisAnnotations,
+    bad?: ReadonlyMap<number, InputError>,
   ) {
-    super(origin, files, 'davis', size, opts);
+    super(origin, files, 'davis', size, opts, bad);
   }
 }
 
@@ -84,7 +85,7 @@ export async function openDavis(root: string, sequence: string, opts: DavisOptio
   const names = await listImageFiles(frameDir);
   if (names.length === 0) throw new InputError(frameDir, 'contains no frames');
   const files = names.map((n) => join(frameDir, n));
-  const { width, height } = await inspectImageSequence(frameDir, files, opts);
+  const { width, height, bad } = await inspectImageSequence(frameDir, files, opts);
 
   const annDir = join(root, 'Annotations', resolution, sequence);
   const byIndex = new Map<number, string>();
@@ -122,6 +123,6 @@ export async function openDavis(root: string, sequence: string, opts: DavisOptio
       return mask;
     },
   };
-  const frames = new DavisFrameSource(frameDir, files, { width, height }, opts, sequence, annotations);
+  const frames = new DavisFrameSource(frameDir, files, { width, height }, opts, sequence, annotations, bad);
   return { root, sequence, resolution, frames, annotations, sequences };
 }

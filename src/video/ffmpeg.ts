@@ -325,7 +325,7 @@ export class RawVideoDecoder {
   }
 }
 
-export interface OpenVideoOptions extends FfmpegBinaries {
+export interface OpenVideoFileOptions extends FfmpegBinaries {
   signal?: AbortSignal;
   /** Frames kept for random access (default 8). */
   cacheSize?: number;
@@ -339,7 +339,7 @@ export interface OpenVideoOptions extends FfmpegBinaries {
 }
 
 /** Open a video file as a `FrameSource`. Probes it first, so bad files fail here with an `InputError`. */
-export async function openVideoFile(path: string, opts: OpenVideoOptions = {}): Promise<VideoFileSource> {
+export async function openVideoFile(path: string, opts: OpenVideoFileOptions = {}): Promise<VideoFileSource> {
   const probe = await probeVideo(path, opts);
   return new VideoFileSource(path, probe, opts);
 }
@@ -348,7 +348,7 @@ export class VideoFileSource implements FrameSource {
   readonly info: SourceInfo;
   readonly probe: VideoProbe;
   private readonly path: string;
-  private readonly opts: OpenVideoOptions;
+  private readonly opts: OpenVideoFileOptions;
   private readonly cache: FrameLru;
   private readonly mutex = new Mutex();
   private readonly live = new Set<RawVideoDecoder>();
@@ -364,7 +364,7 @@ export class VideoFileSource implements FrameSource {
   private closed = false;
   private readonly onAbort = () => void this.close();
 
-  constructor(path: string, probe: VideoProbe, opts: OpenVideoOptions = {}) {
+  constructor(path: string, probe: VideoProbe, opts: OpenVideoFileOptions = {}) {
     this.path = path;
     this.probe = probe;
     this.opts = opts;

@@ -82,13 +82,18 @@ export interface FolderOptions {
   signal?: AbortSignal;
 }
 
+/** libvips repeats its warnings inside error messages: the first line says it. */
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0];
+}
+
 /** Decode one image file to interleaved 8-bit RGB (grey and RGBA are converted, 16-bit reduced). */
 export async function decodeImageRgb(path: string): Promise<{ width: number; height: number; data: Uint8Array }> {
   let out: { data: Buffer; info: OutputInfo };
   try {
     out = await sharp(path).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new InputError(path, `cannot decode image: ${(err as Error).message}`, { cause: err });
+    throw new InputError(path, `cannot decode image: ${firstLine(err)}`, { cause: err });
   }
   const { width, height, channels } = out.info;
   if (channels !== 3) throw new InputError(path, `decoded to ${channels} channels, expected 3 (RGB)`);
@@ -109,21 +114,30 @@ export async function openImageFolder(dir: string, opts: FolderOptions = {}): Pr
 
 /**
  * Validate an ordered list of frame files (shared by folders and the DAVIS layout): warns about
- * numbering gaps, checks sizes as configured, and returns the frame size.
+ * numbering gaps, reads every header (when `checkSizes`), and returns the frame size with the
+ * frames that cannot be used (unreadable header or another size). Those are reported as a warning
+ * now and as an error when they are read, so a folder that breaks at frame N still yields the
+ * frames before N. Only a bad first frame fails here: it gives the video its size.
  */
 export async function inspectImageSequence(
   origin: string,
   files: readonly string[],
   opts: FolderOptions = {},
-): Promise<{ width: number; height: number }> {
+): Promise<{ width: number; height: number; bad: Map<number, InputError> }> {
   const warn = opts.onWarning ?? ((m: string) => console.warn(m));
   const gaps = findNumberingGaps(files);
   if (gaps.length > 0) warn(`${origin}: ${describeGaps(gaps)} (numbering has gaps; frames are indexed consecutively in name order)`);
   const first = files[0];
   if (first === undefined) throw new InputError(origin, 'contains no frames');
   const size = await readSize(first);
-  if (opts.checkSizes ?? true) await checkAllSizes(files, size, opts.signal);
-  return size;
+  const bad = (opts.checkSizes ?? true) ? await checkAllSizes(files, size, opts.signal) : new Map<number, InputError>();
+  if (bad.size > 0) {
+    const [index, err] = bad.entries().next().value as [number, InputError];
+    warn(
+      `${err.message}${bad.size > 1 ? ` (and ${bad.size - 1} more unusable frames)` : ''}: frame ${index} and those after it cannot be propagated`,
+    );
+  }
+  return { ...size, bad };
 }
 
 /** A frame source over an ordered list of image files. */
@@ -133,8 +147,8 @@ export async function createImageSequence(
   kind: SourceKind,
   opts: FolderOptions = {},
 ): Promise<ImageFolderSource> {
-  const size = await inspectImageSequence(origin, files, opts);
-  return new ImageFolderSource(origin, files, kind, size, opts);
+  const { width, height, bad } = await inspectImageSequence(origin, files, opts);
+  return new ImageFolderSource(origin, files, kind, { width, height }, opts, bad);
 }
 
 async function readSize(file: string): Promise<{ width: number; height: number }> {
@@ -142,28 +156,42 @@ async function readSize(file: string): Promise<{ width: number; height: number }
   try {
     meta = await sharp(file).metadata();
   } catch (err) {
-    throw new InputError(file, `cannot read image header: ${(err as Error).message}`, { cause: err });
+    throw new InputError(file, `cannot read image header: ${firstLine(err)}`, { cause: err });
   }
   if (!meta.width || !meta.height) throw new InputError(file, 'image header has no size');
   return { width: meta.width, height: meta.height };
 }
 
-/** Header-only size check of every file, a few at a time; reports the first mismatch in order. */
-async function checkAllSizes(files: readonly string[], size: { width: number; height: number }, signal?: AbortSignal): Promise<void> {
+/** Header-only check of every file, a few at a time: the frames whose header is unreadable or whose size differs. */
+async function checkAllSizes(
+  files: readonly string[],
+  size: { width: number; height: number },
+  signal?: AbortSignal,
+): Promise<Map<number, InputError>> {
   const batch = 16;
+  const bad = new Map<number, InputError>();
   for (let i = 1; i < files.length; i += batch) {
     throwIfAborted(signal);
     const slice = files.slice(i, i + batch);
-    const sizes = await Promise.all(slice.map(readSize));
+    const sizes = await Promise.all(slice.map((f) => readSize(f).catch((err: unknown) => err as Error)));
     sizes.forEach((s, k) => {
+      const index = i + k;
+      if (s instanceof Error) {
+        bad.set(index, new InputError(slice[k] as string, `(frame ${index}) ${s instanceof InputError ? s.problem : s.message}`));
+        return;
+      }
       if (s.width !== size.width || s.height !== size.height) {
-        throw new InputError(
-          slice[k] as string,
-          `is ${s.width}x${s.height} but the first frame (${basename(files[0] as string)}) is ${size.width}x${size.height}; all frames must share one size`,
+        bad.set(
+          index,
+          new InputError(
+            slice[k] as string,
+            `(frame ${index}) is ${s.width}x${s.height} but the first frame (${basename(files[0] as string)}) is ${size.width}x${size.height}; all frames must share one size`,
+          ),
         );
       }
     });
   }
+  return bad;
 }
 
 export class ImageFolderSource implements FrameSource {
@@ -182,6 +210,8 @@ export class ImageFolderSource implements FrameSource {
     kind: SourceKind,
     size: { width: number; height: number },
     opts: FolderOptions = {},
+    /** Frames found unusable when the source was opened (see inspectImageSequence). */
+    private readonly bad: ReadonlyMap<number, InputError> = new Map(),
   ) {
     this.files = files;
     this.info = { kind, origin, width: size.width, height: size.height, frameCount: files.length, fps: opts.fps };
@@ -195,12 +225,17 @@ export class ImageFolderSource implements FrameSource {
     const running = this.pending.get(index);
     if (running) return running;
     const file = this.files[index] as string;
+    const known = this.bad.get(index);
+    if (known) return Promise.reject(known);
     const p = decodeImageRgb(file)
+      .catch((err: unknown) => {
+        throw err instanceof InputError ? new InputError(err.file, `(frame ${index}) ${err.problem}`, { cause: err }) : err;
+      })
       .then((img) => {
         if (img.width !== this.info.width || img.height !== this.info.height) {
           throw new InputError(
             file,
-            `is ${img.width}x${img.height} but the first frame is ${this.info.width}x${this.info.height}; all frames must share one size`,
+            `(frame ${index}) is ${img.width}x${img.height} but the first frame is ${this.info.width}x${this.info.height}; all frames must share one size`,
           );
         }
         const f: IndexedFrame = { width: img.width, height: img.height, data: img.data, index };

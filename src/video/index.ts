@@ -4,7 +4,7 @@ export { type DavisAnnotations, DavisFrameSource, type DavisOptions, type DavisS
 export {
   type FfmpegBinaries,
   MissingFfmpegError,
-  type OpenVideoOptions,
+  type OpenVideoFileOptions,
   openVideoFile,
   probeVideo,
   VideoFileSource,
