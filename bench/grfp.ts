@@ -7,12 +7,15 @@
  *        [--variants labels-exact,labels-shared,masks] [--davis-inputs sim,bilateral]
  *        [--sequences a,b] [--fold-models same|sim|bilateral] [--json out.json]
  *
- * Modes (all use the STGRU through `stgruStep`, i.e. TypeScript warping + the ONNX cell, exactly
- * as the engine does; the session's 'both' merge is reproduced with its own `mergeDirections`):
+ * Every mode runs the shipped path: a session (`openVideo`) with the flowgru engine, given the
+ * per-frame estimates as its `perFrame` option (flow and warping in TypeScript, the STGRU cell in
+ * ONNX Runtime); flows are shared between the sessions of one clip (they depend on the frames only).
+ * Modes:
  * - perframe   the per-frame input x_t alone (argmax)
- * - grfp-w5    GRFP's protocol (ANCHORS §8.3): no ground truth anywhere; for each frame t the cell
- *              runs over frames t-4..t starting from softmax(x_{t-4})
- * - grfp-seq   no ground truth; the recurrence runs over the whole clip from softmax(x_0)
+ * - grfp-w5    GRFP's protocol (ANCHORS §8.3): no ground truth anywhere (a session without
+ *              key-frames, window 5); for each frame t the cell runs over frames t-4..t starting
+ *              from softmax(x_{t-4})
+ * - grfp-seq   no ground truth, no window; the recurrence runs over the whole clip from softmax(x_0)
  * - kf-fwd     key-frame 0's ground truth as the initial state, forward (the engine in a session)
  * - kf-both    key-frames 0 and T-1, forward and backward passes merged by temporal distance
  *              (synthetic only; DAVIS-2016's protocol gives frame 0 alone)
@@ -32,28 +35,30 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabelImage, RgbFrame } from '../src/core/types.js';
-import { type StepCache as Cache, StepCache, stgruStep } from '../src/engines/flowgru/cell.js';
+import type { LabelImage, PropertyMap, RgbFrame } from '../src/core/types.js';
 import { davisSimSeed, simulatePerFrame, synthSimSeed } from '../src/engines/flowgru/simulate.js';
-import { BoundedFeatureStore } from '../src/memory/features.js';
-import { mergeDirections } from '../src/memory/merge.js';
+import { BoundedFeatureStore, type FeatureStore } from '../src/memory/features.js';
 import { evaluateSequence2016, jaccard } from '../src/metrics/davis.js';
 import { confusion, meanIoU, temporalConsistency } from '../src/metrics/labels.js';
 import { bundledModelPath, loadModel, type OnnxModel } from '../src/models/index.js';
 import { computeFlow } from '../src/ops/flow.js';
 import { resizeBilinearInterleavedU8, resizeBilinearPlanar, resizeNearestU8 } from '../src/ops/resize.js';
+import { openVideo } from '../src/session/open.js';
+import { memoryStores, type SessionStores } from '../src/session/stores.js';
 import { createScene } from '../src/synth/index.js';
-import { labelsToProbabilities, probabilitiesToLabels } from '../src/tasks/maps.js';
+import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { hash3 } from '../src/util/rng.js';
 import { openDavis } from '../src/video/davis.js';
+import { sourceFromRenderer } from '../src/video/memory.js';
 import { argValue, DEV_SEQUENCES, davisRoot, machine, projectRoot } from './common.js';
 
-type FlowName = 'dis' | 'farneback' | 'gt';
+type FlowName = 'dis' | 'farneback';
 type Mode = 'perframe' | 'grfp-w5' | 'grfp-seq' | 'kf-fwd' | 'kf-both' | 'kf-both-gate';
 
 const suite = argValue('suite', 'all') as string;
 const weightsList = (argValue('weights', 'init,trained') as string).split(',');
 const flows = (argValue('flows', 'dis,farneback') as string).split(',') as FlowName[];
+for (const f of flows) if (f !== 'dis' && f !== 'farneback') throw new Error(`--flows: unknown backend ${f} (dis, farneback)`);
 const nScenes = Number(argValue('scenes', '6'));
 const firstSeed = Number(argValue('first-seed', '9000'));
 const nFrames = Number(argValue('frames', '30'));
@@ -104,149 +109,96 @@ async function modelPath(variant: string, weights: string, davisFold?: 'A' | 'B'
 }
 
 // ------------------------------------------------------------------------------------------------
-// One clip through every mode
+// One clip through every mode, each mode a session with the flowgru engine
 
 interface Clip {
+  /** Distinguishes clips in the shared flow store. */
+  key: string;
+  task: 'mask' | 'labels';
   rgb: RgbFrame[];
   gt: LabelImage[];
   C: number;
   perFrame: Float32Array[];
-  /** flowTo[t]: backward flow t → t-1 (t ≥ 1); flowFrom[t]: flow t → t+1 (t ≤ T-2), for backward passes. */
-  flowTo: Float32Array[];
-  flowFrom: Float32Array[];
 }
 
-const flowMemo = new Map<string, { flowTo: Float32Array[]; flowFrom: Float32Array[] }>();
-/** Flows of a clip, memoised under `key` (cleared by the DAVIS suite when the backend changes). */
-async function clipFlows(
-  key: string,
-  rgb: RgbFrame[],
-  flow: FlowName,
-  needFrom: boolean,
-  exact?: { back: (t: number) => Float32Array; fwd: (t: number) => Float32Array },
-) {
-  const hit = flowMemo.get(`${key}|${flow}|${needFrom}`);
-  if (hit) return hit;
-  const r = await computeClipFlows(rgb, flow, needFrom, exact);
-  flowMemo.set(`${key}|${flow}|${needFrom}`, r);
-  return r;
-}
-
-async function computeClipFlows(
-  rgb: RgbFrame[],
-  flow: FlowName,
-  needFrom: boolean,
-  exact?: { back: (t: number) => Float32Array; fwd: (t: number) => Float32Array },
-) {
-  const T = rgb.length;
-  const flowTo: Float32Array[] = [];
-  const flowFrom: Float32Array[] = [];
-  for (let t = 0; t < T; t++) {
-    if (flow === 'gt') {
-      if (!exact) throw new Error('gt flow only on synthetic scenes');
-      if (t > 0) flowTo[t] = exact.back(t);
-      if (t < T - 1) flowFrom[t] = exact.fwd(t);
-    } else {
-      if (t > 0) flowTo[t] = (await computeFlow(rgb[t - 1], rgb[t], { backend: flow })).flow;
-      if (needFrom && t < T - 1) flowFrom[t] = (await computeFlow(rgb[t + 1], rgb[t], { backend: flow })).flow;
-    }
+/**
+ * A feature store whose optical flows live in a store shared by every session over one clip (a
+ * flow depends on the two frames and the backend only, and the engine keys it so); everything
+ * else (per-frame estimates, images) stays with the session.
+ */
+class SharedFlowStore implements FeatureStore {
+  private readonly own = new BoundedFeatureStore();
+  constructor(private readonly shared: BoundedFeatureStore) {}
+  private pick(key: string): BoundedFeatureStore {
+    return key.startsWith('flowgru:flow') ? this.shared : this.own;
   }
-  return { flowTo, flowFrom };
+  get<T>(index: number, key: string): T | undefined {
+    return this.pick(key).get<T>(index, key);
+  }
+  set<T>(index: number, key: string, value: T): T {
+    return this.pick(key).set(index, key, value);
+  }
+  getOrCompute<T>(index: number, key: string, compute: () => T): T {
+    return this.pick(key).getOrCompute(index, key, compute);
+  }
+  get bytes(): number {
+    return this.own.bytes + this.shared.bytes;
+  }
+  clear(): void {
+    this.own.clear();
+  }
 }
 
-async function runModes(clip: Clip, m: OnnxModel, modes: readonly Mode[]): Promise<Map<Mode, Float32Array[]>> {
+const flowStores = new Map<string, BoundedFeatureStore>();
+function storesFor(clip: Clip): SessionStores {
+  let shared = flowStores.get(clip.key);
+  if (!shared) {
+    shared = new BoundedFeatureStore({ maxBytes: 4 * 2 ** 30 });
+    flowStores.set(clip.key, shared);
+  }
+  const base = memoryStores();
+  const features = new SharedFlowStore(shared);
+  return { results: (name) => base.results(name), features: () => features, dispose: () => base.dispose() };
+}
+
+async function runModes(clip: Clip, m: OnnxModel, flow: FlowName, modes: readonly Mode[]): Promise<Map<Mode, Float32Array[]>> {
   const T = clip.rgb.length;
   const { C } = clip;
-  const cache: Cache = new StepCache(new BoundedFeatureStore());
-  const fwdStep = (p: Float32Array, t: number) =>
-    stgruStep(
-      m,
-      { frame: clip.rgb[t - 1], probabilities: p },
-      { frame: clip.rgb[t], perFrame: clip.perFrame[t] },
-      C,
-      {},
-      cache,
-      clip.flowTo[t],
-    );
-  const bwdStep = (p: Float32Array, t: number) =>
-    stgruStep(
-      m,
-      { frame: clip.rgb[t + 1], probabilities: p },
-      { frame: clip.rgb[t], perFrame: clip.perFrame[t] },
-      C,
-      {},
-      cache,
-      clip.flowFrom[t],
-    );
-  const fwd = async (p: Float32Array, t: number) => (await fwdStep(p, t)).probabilities;
-  const onehot = (t: number) => labelsToProbabilities(clip.gt[t], C).data;
-  const n = clip.rgb[0].width * clip.rgb[0].height;
-  // The key-frame passes (shared by kf-fwd, kf-both and kf-both-gate), with the running product of
-  // the reset gates along each pass (the engine's confidence: 'gate').
-  let fwdPass: { p: Float32Array[]; g: Float32Array[] } | undefined;
-  let bwdPass: { p: Float32Array[]; g: Float32Array[] } | undefined;
-  const forwardPass = async () => {
-    if (!fwdPass) {
-      const p: Float32Array[] = [onehot(0)];
-      const g: Float32Array[] = [new Float32Array(n).fill(1)];
-      for (let t = 1; t < T; t++) {
-        const r = await fwdStep(p[t - 1], t);
-        p[t] = r.probabilities;
-        g[t] = g[t - 1].map((v, i) => v * r.reset[i]);
-      }
-      fwdPass = { p, g };
-    }
-    return fwdPass;
-  };
-  const backwardPass = async () => {
-    if (!bwdPass) {
-      const p: Float32Array[] = [];
-      const g: Float32Array[] = [];
-      p[T - 1] = onehot(T - 1);
-      g[T - 1] = new Float32Array(n).fill(1);
-      for (let t = T - 2; t >= 0; t--) {
-        const r = await bwdStep(p[t + 1], t);
-        p[t] = r.probabilities;
-        g[t] = g[t + 1].map((v, i) => v * r.reset[i]);
-      }
-      bwdPass = { p, g };
-    }
-    return bwdPass;
-  };
+  const W = clip.rgb[0].width;
+  const H = clip.rgb[0].height;
   const out = new Map<Mode, Float32Array[]>();
   for (const mode of modes) {
-    let maps: Float32Array[] = new Array(T);
-    if (mode === 'perframe') for (let t = 0; t < T; t++) maps[t] = clip.perFrame[t];
-    else if (mode === 'kf-fwd') maps = (await forwardPass()).p;
-    else if (mode === 'grfp-seq') {
-      let p = clip.perFrame[0];
-      maps[0] = p;
-      for (let t = 1; t < T; t++) maps[t] = p = await fwd(p, t);
-    } else if (mode === 'grfp-w5') {
-      maps[0] = clip.perFrame[0];
-      for (let t = 1; t < T; t++) {
-        let p = clip.perFrame[Math.max(0, t - 4)];
-        for (let u = Math.max(0, t - 4) + 1; u <= t; u++) p = await fwd(p, u);
-        maps[t] = p;
-      }
-    } else if (mode === 'kf-both' || mode === 'kf-both-gate') {
-      // The session's 'both': key-frames 0 and T-1, merged by temporal distance ('-gate': times
-      // each pass's gate product, as mergeDirections does with engine confidences).
-      const f = await forwardPass();
-      const b = await backwardPass();
-      const W = clip.rgb[0].width;
-      const H = clip.rgb[0].height;
-      const gate = mode === 'kf-both-gate';
-      const R = T - 1;
-      for (let t = 0; t < T; t++) {
-        maps[t] = mergeDirections(
-          { width: W, height: H, channels: C, data: f.p[t], confidence: gate ? f.g[t] : undefined },
-          { width: W, height: H, channels: C, data: b.p[t], confidence: gate ? b.g[t] : undefined },
-          (R - t) / R,
-          t / R,
-        ).data;
-      }
+    if (mode === 'perframe') {
+      out.set(mode, clip.perFrame);
+      continue;
     }
+    const session = await openVideo(
+      sourceFromRenderer(T, (t) => clip.rgb[t]),
+      {
+        task: clip.task,
+        engine: 'flowgru',
+        engineOptions: {
+          perFrame: async (t: number): Promise<PropertyMap> => ({ width: W, height: H, channels: C, data: clip.perFrame[t] }),
+          model: m,
+          flow,
+          window: mode === 'grfp-w5' ? 5 : undefined,
+          confidence: mode === 'kf-both-gate' ? 'gate' : 'none',
+        },
+        stores: storesFor(clip),
+        // Every channel from the start: the objects (or classes) of the clip, whether or not frame 0 shows them.
+        objects: clip.task === 'mask' ? Array.from({ length: C - 1 }, (_, k) => k + 1) : undefined,
+        classes: clip.task === 'labels' ? C : undefined,
+        allowEmpty: true,
+      },
+    );
+    const keyframes = mode === 'kf-fwd' ? [0] : mode === 'kf-both' || mode === 'kf-both-gate' ? [0, T - 1] : [];
+    for (const k of keyframes) session.addKeyframe(k, clip.task === 'mask' ? { mask: clip.gt[k] } : { labels: clip.gt[k] });
+    const maps: Float32Array[] = new Array(T);
+    for await (const r of session.propagate({ direction: keyframes.length > 1 ? 'both' : 'forward' })) {
+      if (r.property.channels !== C) throw new Error(`${clip.key} ${mode}: ${r.property.channels} channels, expected ${C}`);
+      maps[r.index] = r.property.data;
+    }
+    await session.dispose();
     out.set(mode, maps);
   }
   return out;
@@ -295,11 +247,12 @@ async function synthSuite(): Promise<void> {
           const gt = frames.map((f) => (task === 'labels' ? f.classes : f.labels));
           const perFrame = gt.map((g, t) => simulatePerFrame(g, C, t, { seed: synthSimSeed(seed, task) }).data);
           const rgb = frames.map((f) => f.rgb);
-          const { flowTo, flowFrom } = await clipFlows(`scene${seed}`, rgb, flow, true, {
-            back: (t) => frames[t].flow,
-            fwd: (t) => frames[t].forwardFlow,
-          });
-          const maps = await runModes({ rgb, gt, C, perFrame, flowTo, flowFrom }, m, synthModes);
+          const maps = await runModes(
+            { key: `scene${seed}`, task: task === 'labels' ? 'labels' : 'mask', rgb, gt, C, perFrame },
+            m,
+            flow,
+            synthModes,
+          );
           for (const [mode, ps] of maps) {
             const K = task === 'labels' ? 6 : 7; // masks: up to 6 objects + background
             let a = acc.get(mode);
@@ -409,8 +362,8 @@ async function davisSuite(): Promise<void> {
     }
     seqs.push({ name, rgb, gtSmall, gtFull, tcFlow, W0, H0 });
   }
-  for (const flow of flows.filter((f) => f !== 'gt')) {
-    flowMemo.clear();
+  for (const flow of flows) {
+    flowStores.clear();
     for (const input of davisInputs) {
       const perFrameMemo = new Map<string, Float32Array[]>();
       for (const weights of weightsList) {
@@ -448,8 +401,12 @@ async function davisSuite(): Promise<void> {
             );
           }
           perFrameMemo.set(s.name, perFrame);
-          const { flowTo, flowFrom } = await clipFlows(s.name, s.rgb, flow, false);
-          const maps = await runModes({ rgb: s.rgb, gt: s.gtSmall, C: 2, perFrame, flowTo, flowFrom }, await model(path), davisModes);
+          const maps = await runModes(
+            { key: s.name, task: 'mask', rgb: s.rgb, gt: s.gtSmall, C: 2, perFrame },
+            await model(path),
+            flow,
+            davisModes,
+          );
           for (const [mode, ps] of maps) {
             let a = perMode.get(mode);
             if (!a) {

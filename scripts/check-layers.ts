@@ -109,7 +109,16 @@ export function checkLayers(): Violation[] {
     const { file, via } = stack.pop() as { file: string; via: string[] };
     if (seen.has(file)) continue;
     seen.add(file);
-    const specs = graph.get(file) ?? importsOf(readFileSync(file, 'utf8'));
+    const code = readFileSync(file, 'utf8');
+    const specs = graph.get(file) ?? importsOf(code);
+    const global = /\b(Buffer\.|process\.|__dirname|__filename|require\()/.exec(code.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ''));
+    if (global) {
+      violations.push({
+        file: relative(root, file),
+        imports: global[1],
+        problem: `reached from src/browser.ts (${[...via, relative(root, file)].join(' → ')}) but uses the Node global ${global[1]}`,
+      });
+    }
     for (const spec of specs) {
       if (spec.startsWith('.')) stack.push({ file: resolveTs(file, spec), via: [...via, relative(root, file)] });
       else if (spec.startsWith('node:') || NODE_ONLY_PACKAGES.some((p) => spec === p || spec.startsWith(`${p}/`))) {

@@ -76,6 +76,14 @@ export interface SessionOptions {
   readonly refine?: string;
   /** Accept key-frames that hold no object (default false: an empty mask is usually a mistake). */
   readonly allowEmpty?: boolean;
+  /**
+   * Masks: object ids known before any key-frame (a per-frame segmenter's objects, objects that
+   * enter later); they get channels like the key-frames' ids. Needed to propagate masks without
+   * key-frames.
+   */
+  readonly objects?: readonly number[];
+  /** Labels: number of classes known up front (needed without key-frames; key-frames may add more). */
+  readonly classes?: number;
 }
 
 export interface PropagateOptions {
@@ -149,6 +157,8 @@ export class PropagationSession {
   private readonly passStores: Record<1 | -1, ResultStore>;
   private readonly features: FeatureStore;
   private fittedFor: string | undefined;
+  /** Ids given up front (SessionOptions objects / classes). */
+  private readonly declaredIds: number[];
   private disposed = false;
   /** Cache of effective start states of passes (key-frame compositions), per pass signature. */
   private readonly startStates = new Map<string, PropertyMap>();
@@ -183,7 +193,18 @@ export class PropagationSession {
     this.merged = this.stores.results('merged');
     this.passStores = { 1: this.stores.results('forward'), [-1]: this.stores.results('backward') } as Record<1 | -1, ResultStore>;
     this.features = this.stores.features();
-    this.layout = this.taskDef.layout([]);
+    this.declaredIds =
+      this.task === 'mask'
+        ? [...(options.objects ?? [])]
+        : this.task === 'labels' && options.classes
+          ? range(0, options.classes - 1, 1)
+          : [];
+    for (const id of this.declaredIds) {
+      const min = this.task === 'mask' ? 1 : 0;
+      if (!Number.isInteger(id) || id < min || id > 255)
+        throw new InputError(this.task === 'mask' ? 'objects' : 'classes', `id ${id} is outside ${min}..255`);
+    }
+    this.layout = this.taskDef.layout(this.declaredIds);
   }
 
   get frameCount(): number | undefined {
@@ -309,7 +330,7 @@ export class PropagationSession {
   }
 
   private updateLayout(): void {
-    const ids = new Set<number>();
+    const ids = new Set<number>(this.declaredIds);
     for (const k of this.keyframes.values()) for (const id of k.content.ids) ids.add(id);
     this.layout = this.taskDef.layout([...ids]);
     this.startStates.clear();
