@@ -8,8 +8,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { simulatePerFrame } from '../src/engines/flowgru/simulate.js';
 import { readLabelPng, writeLabelPng } from '../src/formats/png.js';
+import { confusion, meanIoU } from '../src/metrics/labels.js';
 import { createScene, type SyntheticScene } from '../src/synth/index.js';
+import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { Mp4Sink, RgbFolderSink } from '../src/video/sinks.js';
 import { projectRoot } from './helpers/shared.js';
 
@@ -185,6 +188,45 @@ describe('vprop command line', () => {
     assert.equal(removed.code, 0, removed.stderr);
     assert.deepEqual([...(await ids(join(dir, 'rm')))].sort(), [0, 2]);
     assert.ok((await readLabelPng(join(dir, 'rm', 'masks', '00006.png'))).data.includes(1));
+  });
+
+  test("GRFP's protocol from the command line: per-frame labels, no key-frame, window 5", async () => {
+    const dir = tempDir('grfp');
+    const T = 10;
+    const scene = createScene({ seed: 9001, width: 128, height: 96, frames: T, objects: 4, classes: 6 });
+    await writeFrames(join(dir, 'frames'), scene, T);
+    const gt = Array.from({ length: T }, (_, t) => scene.render(t).classes);
+    for (let t = 0; t < T; t++) {
+      const p = simulatePerFrame(gt[t], 6, t, { seed: 4 });
+      await writeLabelPng(join(dir, 'per-frame', `${String(t).padStart(5, '0')}.png`), probabilitiesToLabels(p));
+    }
+    const args = [
+      'propagate',
+      join(dir, 'frames'),
+      '--task',
+      'labels',
+      '--engine',
+      'flowgru',
+      '--per-frame',
+      join(dir, 'per-frame'),
+      '--out',
+      join(dir, 'o'),
+      '--no-video',
+    ];
+    const missing = vprop(...args);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no key-frames: say how many classes the per-frame input holds with --classes N/);
+    const r = vprop(...args, '--classes', '6', '--option', 'window=5', '--option', 'model=grfp-labels-c6');
+    assert.equal(r.code, 0, r.stderr);
+    const miou = async (dirOf: (t: number) => string) => {
+      const conf = new Float64Array(36);
+      for (let t = 1; t < T; t++) confusion((await readLabelPng(dirOf(t))).data, gt[t].data, 6, 255, conf);
+      return meanIoU(conf, 6);
+    };
+    const name = (t: number) => `${String(t).padStart(5, '0')}.png`;
+    const input = await miou((t) => join(dir, 'per-frame', name(t)));
+    const output = await miou((t) => join(dir, 'o', 'labels', name(t)));
+    assert.ok(output > input, `fused mIoU ${output.toFixed(3)} vs per-frame input ${input.toFixed(3)}`);
   });
 
   test('an empty key-frame is an error naming the file, or accepted with --allow-empty', async () => {

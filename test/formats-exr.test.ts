@@ -440,9 +440,8 @@ describe('files written by the reference OpenEXR library', { skip: toolsSkip }, 
     const at = bytes.indexOf(Buffer.from('dataWindow\0box2i\0'));
     const xMaxAt = at + 'dataWindow\0box2i\0'.length + 4 + 8;
     bytes.writeInt32LE(bytes.readInt32LE(xMaxAt) - 8, xMaxAt);
-    const t0 = performance.now();
+    // Returning at all is the point (three's own decoder never does); speed belongs to benchmarks.
     await expectInputError(() => decodeExr(bytes, 'narrow.exr'), 'narrow.exr', /Huffman data decodes to more than the block's/);
-    assert.ok(performance.now() - t0 < 2000);
   });
 
   test('random corruption of reference files: each read returns or throws InputError', async () => {
@@ -606,7 +605,6 @@ describe('shared HDR data', () => {
     }
     const total = performance.now() - t0;
     t.diagnostic(`${rejected}/${files.length} rejected in ${total.toFixed(0)} ms; slowest ${slowest.name} ${slowest.ms.toFixed(1)} ms`);
-    assert.ok(total < 20_000, `damaged directory took ${total} ms`);
   });
 });
 

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  bytescale,
-  l1,
-  pilRgbToYCbCr,
-  pilYCbCrToRgb,
-  psnr,
-  psnrFromRmse,
-  rmse,
-  sequenceColorScore,
-  vpnComposeOutput,
-} from '../src/metrics/color.js';
+import { pilRgbToYcbcr, pilYcbcrToRgb } from '../src/formats/color.js';
+import { bytescale, l1, psnr, psnrFromRmse, rmse, sequenceColorScore, vpnComposeOutput } from '../src/metrics/color.js';
+
+const pilYcbcrToRgb1 = (ycc: Uint8Array) => pilYcbcrToRgb(ycc, ycc.length / 3);
+const pilRgbToYcbcr1 = (rgb: Uint8Array) => pilRgbToYcbcr(rgb, rgb.length / 3);
 
 const close = (a: number, b: number, tol: number, msg?: string) => assert.ok(Math.abs(a - b) <= tol, `${msg ?? ''} ${a} vs ${b}`);
 
@@ -65,17 +59,17 @@ describe('scipy bytescale', () => {
 describe('Pillow YCbCr conversions (fixed point)', () => {
   test('hand-derived pixels from the 6-bit tables', () => {
     // neutral chroma → grey
-    assert.deepEqual(Array.from(pilYCbCrToRgb(new Uint8Array([100, 128, 128]))), [100, 100, 100]);
+    assert.deepEqual(Array.from(pilYcbcrToRgb1(new Uint8Array([100, 128, 128]))), [100, 100, 100]);
     // R_Cr[0] = -11484 → >> 6 = -180: R = 200 − 180 = 20 (the rounded float formula gives 21)
-    assert.deepEqual(Array.from(pilYCbCrToRgb(new Uint8Array([200, 128, 0]))), [20, 255, 200]);
+    assert.deepEqual(Array.from(pilYcbcrToRgb1(new Uint8Array([200, 128, 0]))), [20, 255, 200]);
     // G = 128 + (G_Cr[255] = -5804) >> 6 = 128 − 91 = 37; R clamps to 255
-    assert.deepEqual(Array.from(pilYCbCrToRgb(new Uint8Array([128, 128, 255]))), [255, 37, 128]);
-    assert.deepEqual(Array.from(pilYCbCrToRgb(new Uint8Array([50, 0, 0]))), [0, 185, 0]);
+    assert.deepEqual(Array.from(pilYcbcrToRgb1(new Uint8Array([128, 128, 255]))), [255, 37, 128]);
+    assert.deepEqual(Array.from(pilYcbcrToRgb1(new Uint8Array([50, 0, 0]))), [0, 185, 0]);
   });
 
   test('RGB → YCbCr: white, black, red', () => {
     assert.deepEqual(
-      Array.from(pilRgbToYCbCr(new Uint8Array([255, 255, 255, 0, 0, 0, 255, 0, 0]))),
+      Array.from(pilRgbToYcbcr1(new Uint8Array([255, 255, 255, 0, 0, 0, 255, 0, 0]))),
       [255, 128, 128, 0, 128, 128, 76, 84, 255],
     );
   });
@@ -83,7 +77,7 @@ describe('Pillow YCbCr conversions (fixed point)', () => {
   test('round trip RGB → YCbCr → RGB stays within 3 levels', () => {
     const rgb = new Uint8Array(3 * 4096);
     for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37 + (i >> 3) * 11) & 255;
-    const back = pilYCbCrToRgb(pilRgbToYCbCr(rgb));
+    const back = pilYcbcrToRgb1(pilRgbToYcbcr1(rgb));
     let worst = 0;
     for (let i = 0; i < rgb.length; i++) worst = Math.max(worst, Math.abs(back[i] - rgb[i]));
     assert.ok(worst <= 3, `worst ${worst}`);

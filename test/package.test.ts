@@ -32,17 +32,34 @@ after(() => rmSync(work, { recursive: true, force: true }));
 describe('the npm package', () => {
   test('pack, install into an empty project, import from plain ESM, run the README example', { timeout: 600_000 }, async () => {
     const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_audit: 'false', npm_config_fund: 'false' };
-    const packed = execFileSync('npm', ['pack', '--pack-destination', work, '--json'], { cwd: projectRoot, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const packed = execFileSync('npm', ['pack', '--pack-destination', work, '--json'], {
+      cwd: projectRoot,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const info = JSON.parse(packed.slice(packed.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = info[0].files.map((f) => f.path);
-    for (const f of ['LICENSE', 'README.md', 'bin/vprop.js', 'dist/index.js', 'dist/browser.js', 'dist/index.d.ts', 'dist/models/weights/grfp-mask-shared.onnx'])
+    for (const f of [
+      'LICENSE',
+      'README.md',
+      'bin/vprop.js',
+      'dist/index.js',
+      'dist/browser.js',
+      'dist/index.d.ts',
+      'dist/models/weights/grfp-mask-shared.onnx',
+    ])
       assert.ok(files.includes(f), `the tarball holds ${f}`);
     assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests in the tarball');
 
     const app = join(work, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, info[0].filename)], { cwd: app, env, stdio: 'pipe' });
+    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, info[0].filename)], {
+      cwd: app,
+      env,
+      stdio: 'pipe',
+    });
 
     // The README's inputs: a clip and its first frame's masks.
     const T = 24;
@@ -93,7 +110,12 @@ describe('the npm package', () => {
     assert.deepEqual(out, { inputs: ['image', 'prev_warped', 'h_warped', 'x'], openVideo: 'function' });
     const browser = execFileSync(
       process.execPath,
-      ['--conditions=browser', '--input-type=module', '-e', "const m = await import('vprop'); console.log(typeof m.openVideo, typeof m.openSession)"],
+      [
+        '--conditions=browser',
+        '--input-type=module',
+        '-e',
+        "const m = await import('vprop'); console.log(typeof m.openVideo, typeof m.openSession)",
+      ],
       { cwd: app, encoding: 'utf8' },
     );
     assert.equal(browser.trim(), 'undefined function', 'the browser condition selects the entry without Node modules');
@@ -115,7 +137,14 @@ describe('the npm package', () => {
          return { n, tasks: TASKS };
        }`,
     );
-    const result = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
     const code = result.outputFiles[0].text;
     assert.ok(!/\bfrom\s*["']node:/.test(code), 'no node: import survives in the bundle');
     const mod = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);

@@ -36,6 +36,14 @@ export const sizeArg = (raw: string): { width: number; height: number } => {
   return { width: Number(m[1]), height: Number(m[2]) };
 };
 
+/** commander argParser: comma-separated object ids 1..255. */
+export const idListArg = (raw: string): number[] => {
+  const ids = raw.split(',').map((v) => v.trim());
+  if (ids.some((v) => !/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 255))
+    throw new InvalidArgumentError('expected comma-separated object ids in 1..255');
+  return ids.map(Number);
+};
+
 /** commander argParser for repeatable options: collects into a list. */
 export const collect = (raw: string, previous: string[] | undefined): string[] => [...(previous ?? []), raw];
 

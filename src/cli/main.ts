@@ -6,7 +6,7 @@ import { isAbortError } from '../core/errors.js';
 import { describeOptions } from '../core/options.js';
 import { TASKS } from '../core/types.js';
 import { engineRegistrations } from '../engines/index.js';
-import { collect, intArg, positiveArg, sizeArg } from './args.js';
+import { collect, idListArg, intArg, positiveArg, sizeArg } from './args.js';
 import { runDemo } from './demo.js';
 import { runEval } from './eval.js';
 import { runFlow } from './flow.js';
@@ -116,6 +116,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--remove-object <id:frame>', 'masks: object ID is absent from FRAME on (repeatable)', collect)
     .option('--allow-empty', 'accept key-frames with no object in them')
+    .option(
+      '--objects <ids>',
+      'masks: object ids known up front (e.g. 1,2,5), needed to propagate a per-frame input without key-frames',
+      idListArg,
+    )
+    .option('--classes <n>', 'labels: number of classes known up front, needed without key-frames', intArg(2, 256))
     .addOption(new Option('--direction <d>').choices(['forward', 'backward', 'both']).default('both'))
     .option('--refine <what>', "post-processing of masks and labels: 'crf' (DenseCRF) or 'none'", 'none')
     .option('--from <n>', 'first frame to output', intArg(0))

@@ -28,6 +28,8 @@ export interface PropagateCliOptions {
   keyframeMode: KeyframeMode;
   removeObject?: string[];
   allowEmpty?: boolean;
+  objects?: number[];
+  classes?: number;
   direction: Direction;
   refine: string;
   from?: number;
@@ -103,6 +105,8 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
     throw new InputError('--probabilities', `only for the mask and labels tasks, not ${task}`);
   const removals = parseRemovals(o.removeObject);
   if (removals.length > 0 && task !== 'mask') throw new InputError('--remove-object', `only masks have objects (task ${task})`);
+  if (o.objects && task !== 'mask') throw new InputError('--objects', `only masks have objects (task ${task}; labels take --classes)`);
+  if (o.classes && task !== 'labels') throw new InputError('--classes', `only for the labels task (task ${task})`);
   if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new InputError('--from', `${o.from} is after --to ${o.to}`);
 
   const controller = new AbortController();
@@ -159,6 +163,8 @@ async function runOne(
     signal,
     refine: o.refine,
     allowEmpty: o.allowEmpty,
+    objects: o.objects,
+    classes: o.classes,
     onWarning: warn,
     onProgress: (p) => {
       computed = p.done;
@@ -171,6 +177,10 @@ async function runOne(
     const keyframes = await keyframesFor(spec, source, o.keyframes);
     if (keyframes.length === 0 && engine.needsKeyframes)
       throw new InputError(spec, 'no key-frames: pass --keyframes INDEX:FILE,... or a folder (only DAVIS sequences have a default)');
+    if (keyframes.length === 0 && o.task === 'mask' && !o.objects)
+      throw new InputError(spec, 'no key-frames: say which objects the per-frame input holds with --objects 1,2,...');
+    if (keyframes.length === 0 && o.task === 'labels' && !o.classes)
+      throw new InputError(spec, 'no key-frames: say how many classes the per-frame input holds with --classes N');
     for (const k of keyframes) {
       const annotation = await files.readAnnotation(k.file);
       session.addKeyframe(k.index, annotation, { source: k.file, mode: o.task === 'mask' ? o.keyframeMode : undefined });

@@ -156,9 +156,23 @@ function checkLength(actual: number, expected: number, name: string): void {
 // ---------------------------------------------------------------------------------------------
 // Full-range YCbCr (JPEG / JFIF, PIL's mode 'YCbCr')
 
+/**
+ * Full-range (JPEG/JFIF, PIL) Y, Cb, Cr of one RGB pixel, unrounded: the one place the formula is
+ * written (small enough for the JIT to inline in per-pixel loops).
+ */
+export function lumaOf(r: number, g: number, b: number): number {
+  return 0.299 * r + 0.587 * g + 0.114 * b;
+}
+export function cbOf(r: number, g: number, b: number): number {
+  return 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+}
+export function crOf(r: number, g: number, b: number): number {
+  return 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+}
+
 /** One RGB pixel (any range, 0..255 for 8-bit) to full-range `[Y, Cb, Cr]`, unrounded. */
 export function rgbToYcbcrPixel(r: number, g: number, b: number): [number, number, number] {
-  return [0.299 * r + 0.587 * g + 0.114 * b, 128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b];
+  return [lumaOf(r, g, b), cbOf(r, g, b), crOf(r, g, b)];
 }
 
 /** One full-range YCbCr pixel to `[R, G, B]`, unrounded and unclamped. */
@@ -174,9 +188,9 @@ export function rgbToYcbcr(rgb: Uint8Array, n: number, out = new Float32Array(3 
     const r = rgb[3 * i];
     const g = rgb[3 * i + 1];
     const b = rgb[3 * i + 2];
-    out[i] = 0.299 * r + 0.587 * g + 0.114 * b;
-    out[n + i] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-    out[2 * n + i] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+    out[i] = lumaOf(r, g, b);
+    out[n + i] = cbOf(r, g, b);
+    out[2 * n + i] = crOf(r, g, b);
   }
   return out;
 }
@@ -204,9 +218,9 @@ export function rgbToYcbcr8(rgb: Uint8Array, n: number, out = new Uint8Array(3 *
     const r = rgb[3 * i];
     const g = rgb[3 * i + 1];
     const b = rgb[3 * i + 2];
-    out[3 * i] = clampByte(0.299 * r + 0.587 * g + 0.114 * b);
-    out[3 * i + 1] = clampByte(128 - 0.168736 * r - 0.331264 * g + 0.5 * b);
-    out[3 * i + 2] = clampByte(128 + 0.5 * r - 0.418688 * g - 0.081312 * b);
+    out[3 * i] = clampByte(lumaOf(r, g, b));
+    out[3 * i + 1] = clampByte(cbOf(r, g, b));
+    out[3 * i + 2] = clampByte(crOf(r, g, b));
   }
   return out;
 }

@@ -14,7 +14,7 @@
  *   every entry of Pillow's YCbCr→RGB tables (checked entry by entry against Pillow's source).
  */
 
-import { pilRgbToYcbcr, pilYcbcrToRgb } from '../formats/color.js';
+import { pilYcbcrToRgb } from '../formats/color.js';
 import { numpySum } from './davis.js';
 
 function checkSameLength(a: ArrayLike<number>, b: ArrayLike<number>): void {
@@ -119,22 +119,6 @@ export function bytescale(data: ArrayLike<number>): Uint8Array {
   return out;
 }
 
-/**
- * Pillow `Image.convert('RGB')` of a 'YCbCr' image, interleaved 8-bit in and out (the tables live
- * in formats/color.ts).
- */
-export function pilYCbCrToRgb(ycc: Uint8Array): Uint8Array {
-  if (ycc.length % 3 !== 0) throw new RangeError(`YCbCr length ${ycc.length} is not a multiple of 3`);
-  return pilYcbcrToRgb(ycc, ycc.length / 3);
-}
-
-/** Pillow `Image.convert('YCbCr')` of an 'RGB' image (the VPN protocol's colour space). */
-export function pilRgbToYCbCr(rgb: Uint8Array): Uint8Array {
-  if (rgb.length % 3 !== 0) throw new RangeError(`RGB length ${rgb.length} is not a multiple of 3`);
-  return pilRgbToYcbcr(rgb, rgb.length / 3);
-}
-
-/** Options of {@link vpnComposeOutput}. */
 export interface VpnComposeOptions {
   /**
    * true: reproduce VPN's saved outputs, which went through scipy `toimage` → `bytescale`, i.e.
@@ -147,7 +131,7 @@ export interface VpnComposeOptions {
 
 /**
  * The VPN colour output path for one frame: stack (Y, Cb, Cr) as floats, quantise to 8 bits
- * (see {@link VpnComposeOptions.contrastStretch}), then Pillow's YCbCr → RGB ({@link pilYCbCrToRgb}).
+ * (see {@link VpnComposeOptions.contrastStretch}), then Pillow's YCbCr → RGB (formats/color.ts `pilYcbcrToRgb`).
  * @param Y luma plane, `n` values on the 0..255 scale (ground truth luma in the protocol)
  * @param cb predicted Cb plane, `n` values on 0..255 (VPN: (pred + 0.5) · 255)
  * @param cr predicted Cr plane, `n` values on 0..255
@@ -179,5 +163,5 @@ export function vpnComposeOutput(
       ycc[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.floor(v + 0.5);
     }
   }
-  return pilYCbCrToRgb(ycc);
+  return pilYcbcrToRgb(ycc, ycc.length / 3);
 }

@@ -7,6 +7,7 @@
  * (element `[c * count + s]`). Sums accumulate in float64 so that means over large superpixels
  * of pixel coordinates (up to ~10⁵ per sum) keep full float32 precision.
  */
+import { cbOf, crOf, lumaOf } from '../formats/color.js';
 
 /** Number of pixels in each superpixel: Int32Array(count). */
 export function superpixelPixelCounts(labels: Int32Array, count: number): Int32Array {
@@ -158,9 +159,9 @@ export function superpixelVpnFeatures(
     const r = acc[o] * inv;
     const g = acc[o + 1] * inv;
     const b = acc[o + 2] * inv;
-    out[s] = 0.299 * r + 0.587 * g + 0.114 * b;
-    out[count + s] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-    out[2 * count + s] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+    out[s] = lumaOf(r, g, b);
+    out[count + s] = cbOf(r, g, b);
+    out[2 * count + s] = crOf(r, g, b);
     out[3 * count + s] = acc[o + 3] * inv;
     out[4 * count + s] = acc[o + 4] * inv;
     out[5 * count + s] = t;

@@ -17,6 +17,7 @@
  */
 
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import { cbOf, crOf, lumaOf } from '../../formats/color.js';
 import type { FeatureStore } from '../../memory/features.js';
 import { previous } from '../../memory/policy.js';
 import { buildLattice, type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
@@ -327,7 +328,7 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     const d = frame.data;
     for (let k = 0; k < count; k++) {
       const q = index ? index[k] : k;
-      f[k] = luma(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
+      f[k] = lumaOf(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
       f[count + k] = (q % frame.width) * colorScales[1];
       f[2 * count + k] = Math.floor(q / frame.width) * colorScales[2];
       f[3 * count + k] = t * colorScales[3];
@@ -429,11 +430,6 @@ function samplePixels(n: number, count: number, rng: Rng): Int32Array {
   return pick.slice(0, count).sort();
 }
 
-/** Full-range (JPEG/PIL) luma of an 8-bit RGB pixel, the Y feature of VPN. */
-function luma(r: number, g: number, b: number): number {
-  return 0.299 * r + 0.587 * g + 0.114 * b;
-}
-
 /** The `count` guides nearest to the target in frame index (age 0 = nearest). */
 function nearest(guides: readonly Guide[], t: number, count: number): Guide[] {
   return [...guides].sort((a, b) => Math.abs(a.index - t) - Math.abs(b.index - t)).slice(0, Math.max(1, count));
@@ -472,9 +468,9 @@ function pixelFeatures(frame: RgbFrame, t: number, stride: number): { features: 
       const r = data[q * 3];
       const g = data[q * 3 + 1];
       const b = data[q * 3 + 2];
-      features[k] = luma(r, g, b);
-      features[count + k] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
-      features[2 * count + k] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+      features[k] = lumaOf(r, g, b);
+      features[count + k] = cbOf(r, g, b);
+      features[2 * count + k] = crOf(r, g, b);
       features[3 * count + k] = x;
       features[4 * count + k] = y;
       features[5 * count + k] = t;
