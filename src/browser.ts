@@ -9,14 +9,7 @@
 export * from './core/index.js';
 export { type BilateralOptions, type BilateralTimings, bilateralEngine, createBilateralEngine } from './engines/bilateral/index.js';
 export { copyEngine, createCopyEngine } from './engines/copy/index.js';
-export {
-  bestEngineFor,
-  createEngine,
-  engineNames,
-  engineRegistrations,
-  getEngineRegistration,
-  registerEngine,
-} from './engines/registry.js';
+export * from './engines/registry.js';
 export type { Engine, EngineContext, EngineOptions, EngineRegistration, FitContext, Guide, Target } from './engines/types.js';
 export * from './formats/color.js';
 export * from './formats/rle.js';

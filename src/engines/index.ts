@@ -8,14 +8,7 @@ import { registerEngine } from './registry.js';
 export { type BilateralOptions, type BilateralTimings, bilateralEngine, createBilateralEngine } from './bilateral/index.js';
 export { copyEngine, createCopyEngine } from './copy/index.js';
 export { createFlowGruEngine, type FlowGruOptions, flowgruEngine, type PerFrameFn, perFrameFromFolder } from './flowgru/index.js';
-export {
-  bestEngineFor,
-  createEngine,
-  engineNames,
-  engineRegistrations,
-  getEngineRegistration,
-  registerEngine,
-} from './registry.js';
+export * from './registry.js';
 export type { Engine, EngineContext, EngineOptions, EngineRegistration, FitContext, Guide, Target } from './types.js';
 
 registerEngine(flowgruEngine);
