@@ -3,26 +3,71 @@
  * colour split, frames 0..24, frame 0's colour given, the others grey; output = ground-truth luma Y
  * (PIL YCbCr) + predicted Cb, Cr; PSNR on RGB per frame, averaged per sequence (frame 0 included),
  * in the clean mode and in VPN's contrast-stretch mode, beside the grey and copy-chroma baselines.
- * Then key-frames every K frames on all dev sequences (both directions, clean, key-frames excluded).
+ * Then key-frames every K frames on all dev sequences (both directions, clean, key-frames excluded),
+ * with the style energy: per frame, the variance of the predicted chroma (Cb, Cr over the pixels)
+ * over the ground truth's, by distance to the nearest key-frame (the STPN paper's claim: it stays
+ * near 1 far from the key-frame, where averaging engines wash colours out).
  *
- *   node --import tsx bench/color-vpn.ts [--engine bilateral] [--keyframes 10,20] [--keyframes-only] [--json out.json]
+ *   node --import tsx bench/color-vpn.ts [--engines bilateral,stpn] [--keyframes 10,20,40] [--keyframes-only]
+ *        [--protocol-only] [--sequences a,b] [--json out.json]
+ *
+ * Engines and their key-frames: `copy` and `bilateral` get VPN's chroma units as a ready property
+ * ((Cb, Cr)/255 − 0.5; the engines average any 2-channel map), the form every figure of this bench
+ * before issue 9 used. Learned engines (`stpn`, `stpn:variant=btpn`) get the key-frame in colour
+ * (`{ color }`, Lab chroma, what a user gives) and their RGB results are read back as Cb, Cr.
+ * `ENGINE@colour` forces the colour form for any engine. Learned engines are scored 2-fold: fold A
+ * (blackswan, bmx-trees, breakdance, camel, car-roundabout) by `training/models/<prefix>-foldA`
+ * (trained on fold B and stills), fold B by `-foldB`; `stpn:variant=btpn` uses the BTPN models.
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PropertyMap } from '../src/core/types.js';
-import { createEngine } from '../src/engines/index.js';
+import { getEngineRegistration } from '../src/engines/index.js';
 import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, projectRoot, requireShared } from './common.js';
 
 requireShared('davis');
 const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
+const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const MAX_FRAMES = 25;
-const engineName = argValue('engine', 'bilateral') as string;
+const engineSpecs = (argValue('engines') ?? argValue('engine', 'bilateral') ?? 'bilateral').split(',');
 const intervals = (argValue('keyframes', '10,20') as string).split(',').filter(Boolean).map(Number);
+const only = argValue('sequences')?.split(',');
 
-/** Chroma property in VPN units: (Cb, Cr)/255 − 0.5, planar. The engine propagates any 2-channel map. */
+interface EngineSpec {
+  label: string;
+  name: string;
+  options: Record<string, string>;
+  colourForm: boolean;
+  /** Learned: model per fold. */
+  foldModels: boolean;
+}
+
+function parseSpec(spec: string): EngineSpec {
+  const [head, ...opts] = spec.split(':');
+  const forced = head.endsWith('@colour');
+  const name = forced ? head.slice(0, -'@colour'.length) : head;
+  getEngineRegistration(name); // an unknown engine is an error before anything runs
+  const options = Object.fromEntries(opts.map((o) => o.split('=') as [string, string]));
+  const learned = name === 'stpn';
+  return { label: spec, name, options, colourForm: forced || learned, foldModels: learned };
+}
+
+const engines = engineSpecs.map(parseSpec);
+
+/** Engine options for a sequence: learned engines get the fold model that never saw it. */
+function optionsFor(e: EngineSpec, seq: string): Record<string, string> {
+  if (!e.foldModels) return e.options;
+  const { variant, ...rest } = e.options;
+  const fold = FOLD_A.includes(seq) ? 'A' : 'B';
+  const prefix = variant === 'btpn' ? 'btpn' : 'stpn';
+  return { ...rest, model: join(projectRoot, 'training', 'models', `${prefix}-color-fold${fold}`) };
+}
+
+/** Chroma property in VPN units: (Cb, Cr)/255 − 0.5, planar. */
 function chromaProperty(ycc: Uint8Array, width: number, height: number): PropertyMap {
   const n = width * height;
   const data = new Float32Array(2 * n);
@@ -31,6 +76,17 @@ function chromaProperty(ycc: Uint8Array, width: number, height: number): Propert
     data[n + i] = ycc[i * 3 + 2] / 255 - 0.5;
   }
   return { width, height, channels: 2, data };
+}
+
+/** VPN chroma units of an RGB result (a colour-form engine's output). */
+function chromaOfRgb(rgb: Uint8Array, n: number): Float32Array {
+  const ycc = pilRgbToYcbcr(rgb, n);
+  const out = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    out[i] = ycc[i * 3 + 1] / 255 - 0.5;
+    out[n + i] = ycc[i * 3 + 2] / 255 - 0.5;
+  }
+  return out;
 }
 
 function compose(ycc: Uint8Array, chroma: Float32Array, n: number, stretch: boolean): Uint8Array {
@@ -45,90 +101,161 @@ function compose(ycc: Uint8Array, chroma: Float32Array, n: number, stretch: bool
   return vpnComposeOutput(Y, cb, cr, n, { contrastStretch: stretch });
 }
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-const results: Record<string, unknown> = { engine: engineName, machine: machine(), date: new Date().toISOString() };
+/** Variance of the two chroma planes together (VPN units). */
+function chromaVariance(chroma: Float32Array, n: number): number {
+  let s = 0;
+  let s2 = 0;
+  for (let c = 0; c < 2; c++) {
+    let m = 0;
+    for (let i = 0; i < n; i++) m += chroma[c * n + i];
+    m /= n;
+    for (let i = 0; i < n; i++) {
+      const d = chroma[c * n + i] - m;
+      s2 += d * d;
+    }
+    s += n;
+  }
+  return s2 / s;
+}
 
-console.log(`# colour, VPN protocol, ${engineName}, ${machine()}, ${new Date().toISOString()}`);
-console.log('sequence          grey   copy0  engine | stretched: copy0  engine');
-const protocolRows: Record<string, Record<string, number>> = {};
-for (const seq of hasFlag('keyframes-only') ? [] : VPN_VAL_IN_DEV) {
+/** Chroma of every propagated frame of one run (a session of one engine on a grey video). */
+async function runEngine(
+  e: EngineSpec,
+  seq: string,
+  keys: number[],
+  direction: 'forward' | 'both',
+  to: number | undefined,
+): Promise<Map<number, Float32Array>> {
   const d = await openDavis(davisRoot, seq);
   const { width, height } = d.frames.info;
   const n = width * height;
-  const gt: Uint8Array[] = [];
-  const ycc: Uint8Array[] = [];
-  for (let t = 0; t < MAX_FRAMES; t++) {
-    gt.push((await d.frames.frame(t)).data);
-    ycc.push(pilRgbToYcbcr(gt[t], n));
+  const session = await openVideo(greySource(d.frames), { task: 'color', engine: e.name, engineOptions: optionsFor(e, seq), memoryFrames: 4 });
+  for (const k of keys) {
+    const f = await d.frames.frame(k);
+    session.addKeyframe(k, e.colourForm ? { color: f } : { property: chromaProperty(pilRgbToYcbcr(f.data, n), width, height) });
   }
-  const key = chromaProperty(ycc[0], width, height);
-  const session = await openVideo(greySource(d.frames), { task: 'color', engine: createEngine(engineName), memoryFrames: 4 });
-  session.addKeyframe(0, { property: key });
-  const pred: Float32Array[] = [key.data];
-  for await (const r of session.propagate({ direction: 'forward', to: MAX_FRAMES - 1 })) if (!r.isKeyframe) pred[r.index] = r.property.data;
+  const out = new Map<number, Float32Array>();
+  for await (const r of session.propagate({ direction, to })) {
+    if (r.isKeyframe) continue;
+    out.set(r.index, e.colourForm ? chromaOfRgb((r.rgb as { data: Uint8Array }).data, n) : r.property.data);
+  }
   await session.dispose();
-  const grey = new Float32Array(2 * n); // chroma 0 = Cb = Cr = 127.5 → rounds to 128
-  const score = (chroma: (t: number) => Float32Array, stretch: boolean) =>
-    mean(gt.map((g, t) => psnr(compose(ycc[t], chroma(t), n, stretch), g)));
-  const row = {
-    grey: score(() => grey, false),
-    copy: score(() => key.data, false),
-    engine: score((t) => pred[t], false),
-    copyStretched: score(() => key.data, true),
-    engineStretched: score((t) => pred[t], true),
-  };
-  protocolRows[seq] = row;
-  console.log(
-    `${seq.padEnd(16)} ${row.grey.toFixed(2).padStart(6)} ${row.copy.toFixed(2).padStart(7)} ${row.engine.toFixed(2).padStart(7)} |            ${row.copyStretched.toFixed(2).padStart(6)} ${row.engineStretched.toFixed(2).padStart(7)}`,
-  );
+  return out;
 }
-const avg = (k: string) => mean(Object.values(protocolRows).map((r) => r[k]));
-if (!hasFlag('keyframes-only'))
-  console.log(
-    `${'mean'.padEnd(16)} ${avg('grey').toFixed(2).padStart(6)} ${avg('copy').toFixed(2).padStart(7)} ${avg('engine').toFixed(2).padStart(7)} |            ${avg('copyStretched').toFixed(2).padStart(6)} ${avg('engineStretched').toFixed(2).padStart(7)}`,
-  );
-results.vpnProtocol = protocolRows;
 
-// Key-frames every K frames, all dev sequences, all frames; both directions; clean PSNR on non-key frames.
-for (const K of intervals) {
-  console.log(`\n# key-frames every ${K} frames (both directions), clean PSNR over non-key frames`);
-  console.log('sequence          copy   engine');
-  const rows: Record<string, { copy: number; engine: number }> = {};
-  for (const seq of DEV_SEQUENCES) {
+const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
+const results: Record<string, unknown> = { engines: engineSpecs, machine: machine(), date: new Date().toISOString() };
+console.log(`# colour on DAVIS dev, engines ${engineSpecs.join(', ')}, ${machine()}, ${new Date().toISOString()}`);
+
+if (!hasFlag('keyframes-only')) {
+  console.log('\n## VPN protocol (frames 0..24, frame 0 in colour): clean PSNR | stretched PSNR');
+  console.log(`sequence          grey   copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')} | copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')}`);
+  const rows: Record<string, Record<string, number>> = {};
+  for (const seq of VPN_VAL_IN_DEV.filter((s) => !only || only.includes(s))) {
     const d = await openDavis(davisRoot, seq);
     const { width, height } = d.frames.info;
     const n = width * height;
-    const N = d.frames.info.frameCount as number;
-    const out: Record<string, number> = {};
-    for (const name of ['copy', engineName]) {
-      const session = await openVideo(greySource(d.frames), { task: 'color', engine: createEngine(name), memoryFrames: 4 });
-      const yccs = new Map<number, Uint8Array>();
-      for (let k = 0; k < N; k += K) {
-        const ycc = pilRgbToYcbcr((await d.frames.frame(k)).data, n);
-        session.addKeyframe(k, { property: chromaProperty(ycc, width, height) });
-      }
-      const scores: number[] = [];
-      for await (const r of session.propagate({ direction: 'both' })) {
-        if (r.isKeyframe) continue;
-        const g = (await d.frames.frame(r.index)).data;
-        let ycc = yccs.get(r.index);
-        if (!ycc) ycc = pilRgbToYcbcr(g, n);
-        scores.push(psnr(compose(ycc, r.property.data, n, false), g));
-      }
-      await session.dispose(false); // the frames serve the next engine too
-      out[name] = mean(scores);
+    const gt: Uint8Array[] = [];
+    const ycc: Uint8Array[] = [];
+    for (let t = 0; t < MAX_FRAMES; t++) {
+      gt.push((await d.frames.frame(t)).data);
+      ycc.push(pilRgbToYcbcr(gt[t], n));
     }
-    rows[seq] = { copy: out.copy, engine: out[engineName] };
-    console.log(`${seq.padEnd(16)} ${out.copy.toFixed(2).padStart(6)} ${out[engineName].toFixed(2).padStart(7)}`);
+    await d.frames.close();
+    const key = chromaProperty(ycc[0], width, height).data;
+    const grey = new Float32Array(2 * n); // chroma 0 = Cb = Cr = 127.5 → rounds to 128
+    const score = (chroma: (t: number) => Float32Array, stretch: boolean) => mean(gt.map((g, t) => psnr(compose(ycc[t], chroma(t), n, stretch), g)));
+    const row: Record<string, number> = { grey: score(() => grey, false), copy: score(() => key, false), copyStretched: score(() => key, true) };
+    for (const e of engines) {
+      const pred = await runEngine(e, seq, [0], 'forward', MAX_FRAMES - 1);
+      const at = (t: number) => (t === 0 ? key : (pred.get(t) as Float32Array));
+      row[e.label] = score(at, false);
+      row[`${e.label} stretched`] = score(at, true);
+    }
+    rows[seq] = row;
+    console.log(
+      `${seq.padEnd(16)} ${row.grey.toFixed(2).padStart(6)} ${row.copy.toFixed(2).padStart(7)} ${engines.map((e) => row[e.label].toFixed(2).padStart(12)).join(' ')} | ${row.copyStretched.toFixed(2).padStart(6)} ${engines.map((e) => row[`${e.label} stretched`].toFixed(2).padStart(12)).join(' ')}`,
+    );
   }
+  const avg = (k: string) => mean(Object.values(rows).map((r) => r[k]));
   console.log(
-    `${'mean'.padEnd(16)} ${mean(Object.values(rows).map((r) => r.copy))
-      .toFixed(2)
-      .padStart(6)} ${mean(Object.values(rows).map((r) => r.engine))
-      .toFixed(2)
-      .padStart(7)}`,
+    `${'mean'.padEnd(16)} ${avg('grey').toFixed(2).padStart(6)} ${avg('copy').toFixed(2).padStart(7)} ${engines.map((e) => avg(e.label).toFixed(2).padStart(12)).join(' ')} | ${avg('copyStretched').toFixed(2).padStart(6)} ${engines.map((e) => avg(`${e.label} stretched`).toFixed(2).padStart(12)).join(' ')}`,
   );
-  results[`keyframesEvery${K}`] = rows;
+  results.vpnProtocol = rows;
 }
+
+if (!hasFlag('protocol-only')) {
+  const all = [{ label: 'copy', name: 'copy', options: {}, colourForm: false, foldModels: false } as EngineSpec, ...engines.filter((e) => e.label !== 'copy')];
+  for (const K of intervals) {
+    console.log(`\n## key-frames every ${K} frames (both directions): clean PSNR over non-key frames; style energy (predicted / true chroma variance) by distance to the nearest key-frame`);
+    const buckets = distanceBuckets(K);
+    console.log(`sequence          ${all.map((e) => e.label.padStart(12)).join(' ')}`);
+    const rows: Record<string, Record<string, number>> = {};
+    const energy: Record<string, number[][]> = Object.fromEntries(all.map((e) => [e.label, buckets.map(() => [])]));
+    const psnrByDistance: Record<string, number[][]> = Object.fromEntries(all.map((e) => [e.label, buckets.map(() => [])]));
+    for (const seq of DEV_SEQUENCES.filter((s) => !only || only.includes(s))) {
+      const d = await openDavis(davisRoot, seq);
+      const { width, height } = d.frames.info;
+      const n = width * height;
+      const N = d.frames.info.frameCount as number;
+      const keys: number[] = [];
+      for (let k = 0; k < N; k += K) keys.push(k);
+      const truth = new Map<number, { ycc: Uint8Array; rgb: Uint8Array; variance: number }>();
+      for (let t = 0; t < N; t++) {
+        if (keys.includes(t)) continue;
+        const rgb = (await d.frames.frame(t)).data;
+        const ycc = pilRgbToYcbcr(rgb, n);
+        truth.set(t, { ycc, rgb, variance: chromaVariance(chromaProperty(ycc, width, height).data, n) });
+      }
+      await d.frames.close();
+      const row: Record<string, number> = {};
+      for (const e of all) {
+        const pred = await runEngine(e, seq, keys, 'both', undefined);
+        const scores: number[] = [];
+        for (const [t, gt] of truth) {
+          const chroma = pred.get(t);
+          if (!chroma) throw new Error(`${e.label} ${seq}: no result for frame ${t}`);
+          const p = psnr(compose(gt.ycc, chroma, n, false), gt.rgb);
+          scores.push(p);
+          const dist = Math.min(...keys.map((k) => Math.abs(k - t)));
+          const b = buckets.findIndex(([lo, hi]) => dist >= lo && dist <= hi);
+          if (b >= 0) {
+            energy[e.label][b].push(chromaVariance(chroma, n) / Math.max(gt.variance, 1e-9));
+            psnrByDistance[e.label][b].push(p);
+          }
+        }
+        row[e.label] = mean(scores);
+      }
+      rows[seq] = row;
+      console.log(`${seq.padEnd(16)} ${all.map((e) => row[e.label].toFixed(2).padStart(12)).join(' ')}`);
+    }
+    console.log(`${'mean'.padEnd(16)} ${all.map((e) => mean(Object.values(rows).map((r) => r[e.label])).toFixed(2).padStart(12)).join(' ')}`);
+    console.log(`distance to key  ${all.map((e) => e.label.padStart(22)).join(' ')}   (PSNR dB / style energy)`);
+    buckets.forEach(([lo, hi], b) => {
+      console.log(
+        `${`${lo}-${hi}`.padEnd(16)} ${all.map((e) => `${mean(psnrByDistance[e.label][b]).toFixed(2)} / ${mean(energy[e.label][b]).toFixed(3)}`.padStart(22)).join(' ')}`,
+      );
+    });
+    results[`keyframesEvery${K}`] = {
+      rows,
+      buckets,
+      styleEnergy: Object.fromEntries(all.map((e) => [e.label, energy[e.label].map(mean)])),
+      psnrByDistance: Object.fromEntries(all.map((e) => [e.label, psnrByDistance[e.label].map(mean)])),
+    };
+  }
+}
+
+/** Distance ranges for the style-energy table: thirds of 1..K/2. */
+function distanceBuckets(K: number): Array<[number, number]> {
+  const far = Math.floor(K / 2);
+  const a = Math.max(1, Math.round(far / 3));
+  const b = Math.max(a + 1, Math.round((2 * far) / 3));
+  return [
+    [1, a],
+    [a + 1, b],
+    [b + 1, far],
+  ];
+}
+
 const jsonOut = argValue('json');
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2));

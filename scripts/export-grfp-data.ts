@@ -45,6 +45,7 @@ import { openDavis, listDavisSequences } from '../src/video/davis.js';
 import { createBilateralEngine } from '../src/engines/bilateral/index.js';
 import { openVideo } from '../src/session/open.js';
 import type { RgbFrame } from '../src/core/types.js';
+import { Chunks, finish, planar, quantFlow, quantProb } from './training-dump.js';
 
 const argv = process.argv.slice(2);
 const mode = argv[0];
@@ -58,31 +59,6 @@ const flowBackend = (arg('flow', 'dis') as 'dis' | 'farneback' | 'auto');
 const [sw, sh] = (arg('size', mode === 'davis' ? '427x240' : '256x192') as string).split('x').map(Number);
 
 /** Growable list of chunks written as one file. */
-class Chunks {
-  parts: Uint8Array[] = [];
-  push(a: ArrayBufferView): void {
-    this.parts.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice());
-  }
-  write(path: string): void {
-    writeFileSync(path, Buffer.concat(this.parts));
-  }
-}
-
-const planar = (f: RgbFrame): Uint8Array => {
-  const n = f.width * f.height;
-  const o = new Uint8Array(3 * n);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) o[c * n + i] = f.data[i * 3 + c];
-  return o;
-};
-const quantFlow = (flow: Float32Array): Int16Array => Int16Array.from(flow, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 64))));
-const quantProb = (p: Float32Array): Uint8Array => Uint8Array.from(p, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-
-function finish(tmp: string, dir: string, meta: Record<string, unknown>): void {
-  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify(meta, null, 1)}\n`);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
-}
-
 async function synth(): Promise<void> {
   const count = Number(arg('count', '48'));
   const first = Number(arg('first-seed', '1000'));

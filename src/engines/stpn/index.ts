@@ -1,0 +1,278 @@
+/**
+ * Switchable temporal propagation network (TPN / STPN; Liu et al., ECCV 2018; ANCHORS §4) as a
+ * vprop engine, for colour, HDR and masks.
+ *
+ * Per target frame, from the previous frame of the pass (its given or predicted property):
+ *   F  = computeFlow(guide, target)          backward flow target → guide (DIS or Farnebäck)
+ *   x  = warp(property_guide, F)             the guide's property aligned to the target
+ *   gk = warp(guidance_guide, F)             and its guidance image
+ *   gates, code, feat = front(guidance_target, gk, x)          ONNX (the guidance U-Net)
+ *   h  = propagate4(code, gates)             the 4-direction 3-way scan, in TypeScript
+ *   y  = back(h, x, feat)                    ONNX: x + a residual
+ * Properties: colour = Lab (a, b) / 100 with guidance L / 100; HDR = log(H + 0.01) with guidance
+ * LDR RGB / 255 (then blended with the LDR frame where it is well exposed); masks = one logit per
+ * object (|4| at a key-frame's one-hot), objects as a batch, merged by soft aggregation.
+ * Training, data and the choices behind this split: training/README.md and
+ * training/vprop_train/stpn.py.
+ */
+import { throwIfAborted } from '../../core/errors.js';
+import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import { rgbToLab } from '../../formats/color.js';
+import { previous } from '../../memory/policy.js';
+import type { OnnxModel } from '../../models/session.js';
+import { loadModel } from '../../models/session.js';
+import { bundledModelPath } from '../../models/weights.js';
+import { computeFlow } from '../../ops/flow.js';
+import { propagate4 } from '../../ops/linear-scan.js';
+import { warpBilinear } from '../../ops/warp.js';
+import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
+
+export interface StpnOptions {
+  /**
+   * The model: a bundled name ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix
+   * `PREFIX` of `PREFIX-front.onnx` and `PREFIX-back.onnx`. Default: the bundled model of the task.
+   */
+  readonly model?: string;
+  /** Optical-flow backend (default 'auto': DIS when the native addon loads, else Farnebäck). */
+  readonly flow?: 'auto' | 'dis' | 'farneback';
+  /** DIS preset (default 'medium'). */
+  readonly preset?: 'fast' | 'medium';
+  /** Align the guide's property along the flow before the scan (default true; false = plain TPN input). */
+  readonly warp?: boolean;
+  /** ONNX Runtime intra-op threads. */
+  readonly threads?: number;
+}
+
+/** |logit| of a key-frame's one-hot mask channel (training used the same). */
+export const MASK_LOGIT = 4;
+
+export const stpnEngine: EngineRegistration = {
+  name: 'stpn',
+  description:
+    'switchable temporal propagation (TPN/STPN): a guidance U-Net emits the gates of a 4-direction linear scan that carries the flow-aligned previous property to the frame (colour, HDR, masks)',
+  tasks: ['color', 'hdr', 'mask'],
+  options: {
+    model: { type: 'string', description: "bundled model ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix of PREFIX-front.onnx / PREFIX-back.onnx (default: the task's)" },
+    flow: { type: 'enum', values: ['auto', 'dis', 'farneback'], default: 'auto', description: 'optical-flow backend' },
+    preset: { type: 'enum', values: ['fast', 'medium'], default: 'medium', description: 'DIS preset' },
+    warp: { type: 'boolean', default: true, description: "align the guide's property along the flow before the scan" },
+    threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
+  },
+  create: ({ values, signature }) => createStpnEngine(values as StpnOptions, signature),
+};
+
+interface LoadedModel {
+  front: OnnxModel;
+  back: OnnxModel;
+  hidden: number;
+  guideChannels: number;
+  propertyChannels: number;
+}
+
+const PROPERTY_CHANNELS: Record<string, number> = { color: 2, hdr: 3, mask: 1 };
+const GUIDE_CHANNELS: Record<string, number> = { color: 1, hdr: 3, mask: 3 };
+
+export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'): Engine {
+  const models = new Map<string, Promise<LoadedModel>>();
+  const modelFor = (task: string): Promise<LoadedModel> => {
+    const spec = options.model ?? `stpn-${task}`;
+    let p = models.get(spec);
+    if (!p) {
+      p = (async () => {
+        const bundled = !/[\\/]/.test(spec);
+        const path = async (part: 'front' | 'back') => (bundled ? bundledModelPath(`${spec}-${part}`) : `${spec}-${part}.onnx`);
+        const front = await loadModel(await path('front'), { threads: options.threads, name: `stpn ${spec} front` });
+        const back = await loadModel(await path('back'), { threads: options.threads, name: `stpn ${spec} back` });
+        const meta = front.metadata.props;
+        if (meta['vprop.model'] !== 'stpn-front' || back.metadata.props['vprop.model'] !== 'stpn-back')
+          throw new Error(`${spec}: not an STPN model pair (vprop.model ${meta['vprop.model']}, ${back.metadata.props['vprop.model']})`);
+        if (meta['vprop.task'] !== task) throw new Error(`${spec}: a model for the ${meta['vprop.task']} task, not ${task}`);
+        return {
+          front,
+          back,
+          hidden: Number(meta['vprop.hidden']),
+          guideChannels: GUIDE_CHANNELS[task],
+          propertyChannels: PROPERTY_CHANNELS[task],
+        };
+      })();
+      models.set(spec, p);
+    }
+    return p;
+  };
+
+  const flowOf = async (guide: Guide, target: { index: number; frame: RgbFrame }, ctx: EngineContext): Promise<Float32Array> => {
+    const key = `stpn:flow<-${guide.index}:${options.flow ?? 'auto'}:${options.preset ?? 'medium'}`;
+    const hit = ctx.features.get<Float32Array>(target.index, key);
+    if (hit) return hit;
+    const r = await computeFlow(guide.frame, target.frame, { backend: options.flow ?? 'auto', preset: options.preset ?? 'medium' });
+    return ctx.features.set(target.index, key, r.flow);
+  };
+
+  return {
+    name: 'stpn',
+    tasks: stpnEngine.tasks,
+    guides: previous(1),
+    signature,
+    needsKeyframes: true,
+    async predict(target, guides, ctx): Promise<PropertyMap> {
+      if (ctx.task !== 'color' && ctx.task !== 'hdr' && ctx.task !== 'mask') throw new Error(`stpn: the ${ctx.task} task is not supported`);
+      const g = guides[0];
+      if (!g) throw new Error('stpn: no guide frame');
+      const { width: W, height: H } = target.frame;
+      const m = await modelFor(ctx.task);
+      const flow = options.warp === false ? undefined : await flowOf(g, target, ctx);
+      const align = (planes: Float32Array, C: number) => (flow ? warpBilinear(planes, C, H, W, flow, 'zeros') : planes);
+      const guideT = ctx.features.getOrCompute(target.index, `stpn:guide:${ctx.task}`, () => guidance(ctx.task, target.frame));
+      const guideG = ctx.features.getOrCompute(g.index, `stpn:guide:${ctx.task}`, () => guidance(ctx.task, g.frame));
+      const gk = align(guideG, m.guideChannels);
+      // Objects (masks) run as a batch of one-channel properties.
+      let x: Float32Array;
+      let batch: number;
+      const n = W * H;
+      if (ctx.task === 'mask') {
+        batch = g.property.channels - 1;
+        x = new Float32Array(batch * n);
+        for (let k = 0; k < batch; k++) {
+          const p = g.property.data.subarray((k + 1) * n, (k + 2) * n);
+          const logit = x.subarray(k * n, (k + 1) * n);
+          for (let i = 0; i < n; i++) {
+            const v = Math.min(1 - 1e-6, Math.max(1e-6, p[i]));
+            logit[i] = Math.max(-MASK_LOGIT, Math.min(MASK_LOGIT, Math.log(v / (1 - v))));
+          }
+        }
+        x = align(x, batch);
+      } else {
+        batch = 1;
+        const scale = ctx.task === 'color' ? 0.01 : 1;
+        x = align(
+          g.property.data.map((v) => v * scale),
+          m.propertyChannels,
+        );
+      }
+      throwIfAborted(ctx.signal);
+      const y = await runModel(m, guideT, gk, x, batch, W, H);
+      if (ctx.task === 'mask') return { width: W, height: H, channels: batch + 1, data: softAggregate(y, batch, n) };
+      const scale = ctx.task === 'color' ? 100 : 1;
+      return { width: W, height: H, channels: m.propertyChannels, data: y.map((v) => v * scale) };
+    },
+    async dispose() {
+      for (const p of models.values()) {
+        try {
+          const m = await p;
+          await m.front.release();
+          await m.back.release();
+        } catch {
+          // a model that failed to load has nothing to release
+        }
+      }
+      models.clear();
+    },
+  };
+}
+
+/** The guidance planes of a frame in the model's units (colour: L / 100; HDR and masks: RGB / 255). */
+function guidance(task: string, frame: RgbFrame): Float32Array {
+  const n = frame.width * frame.height;
+  if (task === 'color') {
+    const lab = rgbToLab(frame.data, n);
+    const L = new Float32Array(n);
+    for (let i = 0; i < n; i++) L[i] = lab[i] / 100;
+    return L;
+  }
+  const out = new Float32Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[c * n + i] = frame.data[3 * i + c] / 255;
+  return out;
+}
+
+/**
+ * front → scan → back on a batch of `batch` properties sharing one guidance pair, at the frame size
+ * padded (edge replicate) to multiples of 8 for the U-Net; returns `batch x P x H x W`.
+ */
+async function runModel(m: LoadedModel, guideT: Float32Array, guideK: Float32Array, x: Float32Array, batch: number, W: number, H: number): Promise<Float32Array> {
+  const Wp = Math.ceil(W / 8) * 8;
+  const Hp = Math.ceil(H / 8) * 8;
+  const G = m.guideChannels;
+  const P = m.propertyChannels;
+  const gt = repeat(pad(guideT, G, H, W, Hp, Wp), batch);
+  const gk = repeat(pad(guideK, G, H, W, Hp, Wp), batch);
+  const xp = pad(x, batch * P, H, W, Hp, Wp);
+  const dims = (c: number) => [batch, c, Hp, Wp];
+  const front = await m.front.run({
+    guide_t: { data: gt, dims: dims(G) },
+    guide_kw: { data: gk, dims: dims(G) },
+    x: { data: xp, dims: dims(P) },
+  });
+  const hidden = m.hidden;
+  const H2 = Hp / 2;
+  const W2 = Wp / 2;
+  const per = hidden * H2 * W2;
+  const scanned = new Float32Array(batch * per);
+  for (let b = 0; b < batch; b++) {
+    propagate4(front.code.data.subarray(b * per, (b + 1) * per), front.gates.data.subarray(b * 12 * per, (b + 1) * 12 * per), hidden, H2, W2, {
+      out: scanned.subarray(b * per, (b + 1) * per),
+    });
+  }
+  const back = await m.back.run({
+    h: { data: scanned, dims: [batch, hidden, H2, W2] },
+    x: { data: xp, dims: dims(P) },
+    feat: front.feat,
+  });
+  return crop(back.y.data, batch * P, Hp, Wp, H, W);
+}
+
+function pad(src: Float32Array, C: number, H: number, W: number, Hp: number, Wp: number): Float32Array {
+  if (H === Hp && W === Wp) return src;
+  const out = new Float32Array(C * Hp * Wp);
+  for (let c = 0; c < C; c++) {
+    for (let y = 0; y < Hp; y++) {
+      const sy = Math.min(y, H - 1);
+      for (let x = 0; x < Wp; x++) out[(c * Hp + y) * Wp + x] = src[(c * H + sy) * W + Math.min(x, W - 1)];
+    }
+  }
+  return out;
+}
+
+function crop(src: Float32Array, C: number, Hp: number, Wp: number, H: number, W: number): Float32Array {
+  if (H === Hp && W === Wp) return src;
+  const out = new Float32Array(C * H * W);
+  for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) out.set(src.subarray((c * Hp + y) * Wp, (c * Hp + y) * Wp + W), (c * H + y) * W);
+  return out;
+}
+
+function repeat(a: Float32Array, times: number): Float32Array {
+  if (times === 1) return a;
+  const out = new Float32Array(a.length * times);
+  for (let k = 0; k < times; k++) out.set(a, k * a.length);
+  return out;
+}
+
+/**
+ * Objects' logits → K+1 probabilities by soft aggregation (STM's rule, ANCHORS §5.4): p_k = σ(y_k),
+ * background Π(1 − p_k), then odds p / (1 − p) normalised over the K+1 channels.
+ */
+export function softAggregate(logits: Float32Array, K: number, n: number): Float32Array {
+  const out = new Float32Array((K + 1) * n);
+  for (let i = 0; i < n; i++) {
+    let bg = 1;
+    for (let k = 0; k < K; k++) bg *= 1 - sigmoid(logits[k * n + i]);
+    let sum = 0;
+    const odds = (p: number) => {
+      const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+      return q / (1 - q);
+    };
+    out[i] = odds(bg);
+    sum += out[i];
+    for (let k = 0; k < K; k++) {
+      const o = odds(sigmoid(logits[k * n + i]));
+      out[(k + 1) * n + i] = o;
+      sum += o;
+    }
+    for (let k = 0; k <= K; k++) out[k * n + i] /= sum;
+  }
+  return out;
+}
+
+function sigmoid(v: number): number {
+  return 1 / (1 + Math.exp(-v));
+}
+
