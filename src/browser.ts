@@ -17,6 +17,7 @@ export * from './memory/index.js';
 export * from './metrics/index.js';
 export * from './ops/crf.js';
 export * from './ops/lattice.js';
+export * from './ops/linear-scan.js';
 export * from './ops/resize.js';
 export * from './ops/slic.js';
 export * from './ops/superpixel-features.js';
