@@ -20,7 +20,8 @@ import tempfile
 
 import torch
 
-from .stpn import STPN, TASKS, propagate4
+from .spn import propagate4
+from .stpn import STPN, TASKS
 
 OPSET = 13
 PROPERTY_UNITS = {"color": "lab-ab/100", "hdr": "log(H+0.01)", "mask": "object-logit"}

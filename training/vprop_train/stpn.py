@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .spn import propagate4, swap_gate_directions
+
 TASKS = {
     # task: (property channels P, guidance channels per frame)
     "color": (2, 1),
@@ -37,78 +39,9 @@ TASKS = {
     "mask": (1, 3),
 }
 
-DIRECTION_GROUPS = 4  # left->right, right->left, top->bottom, bottom->top
-
-
-def _scan_lr(x: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, g3: torch.Tensor) -> torch.Tensor:
-    """Left->right 3-way scan (ANCHORS §4.1), loop over columns, autograd through the loop.
-
-    x, g* (N, C, H, W); gates read at the current pixel; out-of-image neighbours have gate 0 in both
-    the neighbour term and the (1 - sum g) term, so the first column is h = x.
-    """
-    n, c, h, w = x.shape
-    top = torch.ones(h, dtype=x.dtype, device=x.device)
-    top[0] = 0  # no neighbour above the first row
-    bottom = torch.ones(h, dtype=x.dtype, device=x.device)
-    bottom[-1] = 0
-    top = top.view(1, 1, h)
-    bottom = bottom.view(1, 1, h)
-    cols = [x[..., 0]]
-    prev = x[..., 0]
-    for j in range(1, w):
-        a = g1[..., j] * top
-        b = g2[..., j]
-        d = g3[..., j] * bottom
-        up = F.pad(prev[..., :-1], (1, 0))  # h(y-1)
-        down = F.pad(prev[..., 1:], (0, 1))  # h(y+1)
-        cur = (1 - a - b - d) * x[..., j] + a * up + b * prev + d * down
-        cols.append(cur)
-        prev = cur
-    return torch.stack(cols, dim=-1)
-
-
-def scan_direction(x, g1, g2, g3, direction: str) -> torch.Tensor:
-    if direction == "left-right":
-        return _scan_lr(x, g1, g2, g3)
-    if direction == "right-left":
-        f = lambda t: torch.flip(t, dims=[-1])  # noqa: E731
-        return f(_scan_lr(f(x), f(g1), f(g2), f(g3)))
-    if direction == "top-bottom":
-        t = lambda v: v.transpose(-1, -2)  # noqa: E731
-        return t(_scan_lr(t(x), t(g1), t(g2), t(g3)))
-    if direction == "bottom-top":
-        t = lambda v: torch.flip(v, dims=[-2]).transpose(-1, -2)  # noqa: E731
-        u = lambda v: torch.flip(v.transpose(-1, -2), dims=[-2])  # noqa: E731
-        return u(_scan_lr(t(x), t(g1), t(g2), t(g3)))
-    raise ValueError(direction)
-
-
-DIRECTIONS = ("left-right", "right-left", "top-bottom", "bottom-top")
-
-
-def normalise_gates(g1, g2, g3):
-    """§4.1: s = |g1|+|g2|+|g3|; where s >= 1 divide each (signed) by s."""
-    s = g1.abs() + g2.abs() + g3.abs()
-    scale = torch.where(s >= 1, 1.0 / s.clamp_min(1e-6), torch.ones_like(s))
-    return g1 * scale, g2 * scale, g3 * scale
-
-
-def propagate4(x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-    """Four normalised 3-way scans of x (N, C, H, W) with gates (N, 12C, H, W), merged by max."""
-    c = x.shape[1]
-    outs = []
-    for k, direction in enumerate(DIRECTIONS):
-        g = gates[:, 3 * k * c : 3 * (k + 1) * c]
-        g1, g2, g3 = normalise_gates(g[:, :c], g[:, c : 2 * c], g[:, 2 * c :])
-        outs.append(scan_direction(x, g1, g2, g3, direction))
-    return torch.stack(outs, 0).max(0).values
-
-
 def swap_directions(gates: torch.Tensor) -> torch.Tensor:
     """The switchable reverse: gate groups of opposite directions exchanged (lr<->rl, tb<->bt)."""
-    c = gates.shape[1] // 12
-    g = [gates[:, 3 * k * c : 3 * (k + 1) * c] for k in range(4)]
-    return torch.cat([g[1], g[0], g[3], g[2]], 1)
+    return swap_gate_directions(gates, gates.shape[1] // 12)
 
 
 def conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
