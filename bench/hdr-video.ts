@@ -1,6 +1,7 @@
 /**
  * HDR propagation benchmark: HDR videos made by a virtual camera over held-out HDR panoramas and
- * photographs (src/synth/hdr-video.ts, HDR_BENCH_CLIPS of src/synth/hdr-sources.ts), recorded as
+ * photographs (src/synth/hdr-video.ts, HDR_BENCH_CLIPS of src/synth/hdr-sources.ts; each image
+ * scaled to a median luminance of 0.18 so that the metrics' offset 0.01 means the same on all), recorded as
  * 8-bit LDR through the clipping sRGB camera; HDR key-frames every K frames (0, K, 2K, …), given
  * as radiance, propagated in both directions through a session (task 'hdr'). Scored on the
  * non-key frames with log-radiance RMSE (natural log of H + 0.01) and log-luminance PSNR
@@ -29,7 +30,7 @@ import { engineNames, getEngineRegistration } from '../src/engines/index.js';
 import { logLuminancePsnr, logRadianceRmse } from '../src/metrics/hdr.js';
 import { openVideo } from '../src/session/open.js';
 import { HDR_BENCH_CLIPS, type HdrBenchClip, hdrSourceEntry, loadHdrStill, locateHdrSource } from '../src/synth/hdr-sources.js';
-import { createHdrClip, type HdrClip, type HdrStill } from '../src/synth/hdr-video.js';
+import { createHdrClip, DEFAULT_EXPOSURE_PERCENTILE, type HdrClip, type HdrStill } from '../src/synth/hdr-video.js';
 import { blendLdrIntoRadiance, constrainRadianceToLdr, estimateExposure, ldrToRadiance } from '../src/tasks/index.js';
 import { argValue, hasFlag, machine, sharedData } from './common.js';
 
@@ -93,7 +94,7 @@ console.log(`# ${machine()}; ${new Date().toISOString()}; load average at start 
 console.log(`# ${clips.length} held-out clips, ${width}x${height}, ${frameCount} frames; methods ${methods.join(', ')}`);
 for (const c of clips)
   console.log(
-    `#   ${c.name}: exposure ${c.exposure.toPrecision(4)} (0.98 quantile of max(R,G,B) -> white), ${c.supersample}x${c.supersample} samples/pixel`,
+    `#   ${c.name}: file radiance x ${c.still.scale?.toPrecision(4)} (median luminance 0.18), exposure ${c.exposure.toPrecision(4)} (${DEFAULT_EXPOSURE_PERCENTILE} quantile of max(R,G,B) -> white), ${c.supersample}x${c.supersample} samples/pixel`,
   );
 
 interface Score {

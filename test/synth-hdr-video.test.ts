@@ -10,6 +10,7 @@ import {
   EXPOSURE_FRAME_STRIDE,
   type HdrStill,
   hdrCameraPath,
+  normalizeMedianLuminance,
   type PanoramaPose,
   type PhotoPose,
   progressCurve,
@@ -218,6 +219,16 @@ describe('HDR video: camera and exposure', () => {
     assert.equal(t, 5);
   });
 
+  test('normalizeMedianLuminance scales to a median luminance of 0.18 and reports the factor', () => {
+    // Luminances 1, 2, 3 (grey pixels) and a bright one: median (2 + 3) / 2 = 2.5.
+    const image = { width: 4, height: 1, data: Float32Array.from([1, 1, 1, 2, 2, 2, 3, 3, 3, 100, 100, 100]) };
+    const { image: out, scale } = normalizeMedianLuminance(image);
+    assert.ok(Math.abs(scale - 0.18 / 2.5) < 1e-7);
+    for (let i = 0; i < 12; i++) assert.equal(out.data[i], Math.fround(image.data[i] * scale));
+    const black = { width: 1, height: 1, data: new Float32Array(3) };
+    assert.equal(normalizeMedianLuminance(black).scale, 1);
+  });
+
   test('sanitizeRadiance: negatives and NaN to 0, infinity to the half-float maximum', () => {
     const s = sanitizeRadiance({ width: 2, height: 1, data: Float32Array.from([-1, Number.NaN, Number.POSITIVE_INFINITY, 0.5, 0, 7e4]) });
     assert.deepEqual([...s.data], [0, 0, 65504, 0.5, 0, 65504]);
@@ -271,6 +282,10 @@ describe('HDR sources: the train / held-out split', () => {
     assert.equal(still.image.width, 1024);
     assert.equal(still.image.height, 512);
     for (const v of still.image.data) assert.ok(v >= 0 && Number.isFinite(v));
+    const raw = await loadHdrStill(hdrSourceEntry('blender/courtyard'), {}, { normalize: false });
+    assert.equal(raw.scale, 1);
+    assert.ok(still.scale !== undefined && still.scale !== 1);
+    assert.equal(still.image.data[12345], Math.fround(raw.image.data[12345] * still.scale));
     const clip = createHdrClip(still, { width: 64, height: 36, frames: 9, seed: 1 });
     const sampled = [clip.frame(0), clip.frame(8)];
     let clipped = 0;

@@ -32,7 +32,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeExr, exrToInterleavedRgb, readExr } from '../formats/exr.js';
-import { type HdrStill, sanitizeRadiance } from './hdr-video.js';
+import { type HdrStill, normalizeMedianLuminance, sanitizeRadiance } from './hdr-video.js';
 
 export type HdrCollection = 'ilm' | 'blender' | 'pmndrs';
 
@@ -137,8 +137,16 @@ export function locateHdrSource(entry: HdrSourceEntry, roots: HdrSourceRoots = {
   return { path };
 }
 
-/** Read an entry as an `HdrStill` (radiance sanitised: negatives and NaN to 0, +Inf to 65504). */
-export async function loadHdrStill(entry: HdrSourceEntry, roots: HdrSourceRoots = {}): Promise<HdrStill> {
+/**
+ * Read an entry as an `HdrStill`: radiance sanitised (negatives and NaN to 0, +Inf to 65504) and,
+ * unless `normalize` is false, scaled to a median luminance of 0.18 (`normalizeMedianLuminance`;
+ * the factor is the still's `scale`). The benchmark and the training data both use the scaled form.
+ */
+export async function loadHdrStill(
+  entry: HdrSourceEntry,
+  roots: HdrSourceRoots = {},
+  opts: { normalize?: boolean } = {},
+): Promise<HdrStill> {
   const where = locateHdrSource(entry, roots);
   if ('missing' in where) throw new Error(where.missing);
   let image: { width: number; height: number; channels: string[]; data: Float32Array };
@@ -151,9 +159,7 @@ export async function loadHdrStill(entry: HdrSourceEntry, roots: HdrSourceRoots 
   } else {
     image = await readExr(where.path);
   }
-  return {
-    kind: entry.kind,
-    name: entry.id,
-    image: sanitizeRadiance({ width: image.width, height: image.height, data: exrToInterleavedRgb(image) }),
-  };
+  const clean = sanitizeRadiance({ width: image.width, height: image.height, data: exrToInterleavedRgb(image) });
+  const scaled = opts.normalize === false ? { image: clean, scale: 1 } : normalizeMedianLuminance(clean);
+  return { kind: entry.kind, name: entry.id, image: scaled.image, scale: scaled.scale };
 }

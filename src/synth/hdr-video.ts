@@ -50,6 +50,8 @@ export interface HdrStill {
   readonly name: string;
   /** Linear radiance, interleaved RGB; negative or non-finite values are not allowed (see `sanitizeRadiance`). */
   readonly image: RadianceImage;
+  /** Factor applied to the file's values to get `image` (see `normalizeMedianLuminance`); 1 if none. */
+  readonly scale?: number;
 }
 
 /** Camera looking at a panorama; angles in radians. */
@@ -359,6 +361,27 @@ export function sanitizeRadiance(image: RadianceImage): RadianceImage {
     data[i] = v > 0 ? Math.min(v, 65504) : 0;
   }
   return { width: image.width, height: image.height, data };
+}
+
+/** Middle grey: the median luminance `normalizeMedianLuminance` gives every still image. */
+export const MEDIAN_LUMINANCE = 0.18;
+
+/**
+ * Scale an image so that the median of its pixels' Rec. 709 luminance is `target` (0.18, middle
+ * grey). Why: HDR files come in arbitrary units (the held-out ones have medians from 0.05 to 0.5,
+ * two training photographs 3e-4), while the HDR property log(H + 0.01) and the metrics have an
+ * absolute offset; after this, 0.01 means the same on every image (about 4 stops below its middle
+ * grey). Returns the scaled copy and the factor; an image whose median is 0 is returned unscaled.
+ */
+export function normalizeMedianLuminance(image: RadianceImage, target = MEDIAN_LUMINANCE): { image: RadianceImage; scale: number } {
+  const d = image.data;
+  const lum = new Float32Array(d.length / 3);
+  for (let i = 0; i < lum.length; i++) lum[i] = 0.2126 * d[3 * i] + 0.7152 * d[3 * i + 1] + 0.0722 * d[3 * i + 2];
+  lum.sort();
+  const m = lum.length % 2 ? lum[lum.length >> 1] : (lum[(lum.length >> 1) - 1] + lum[lum.length >> 1]) / 2;
+  if (!(m > 0)) return { image, scale: 1 };
+  const scale = target / m;
+  return { image: { width: image.width, height: image.height, data: Float32Array.from(d, (v) => v * scale) }, scale };
 }
 
 /** Build a clip: the camera path (seeded or given), the exposure (rule or given), frames on demand. */
