@@ -30,9 +30,11 @@
  * Camera motion (seeded, `hdrCameraPath`): every pose parameter moves from a start to an end value
  * along a shared progress curve w(t) that is smooth and strictly increasing but whose speed varies
  * (w' = 1 + a1 sin(2πu + φ1) + a2 sin(4πu + φ2), normalised, a1 ≤ 0.5, a2 ≤ 0.3), plus a small
- * hand-held shake (three sinusoids of 0.3–2 Hz per axis). Panoramas: a 25–60° pan, up to ±8° of
- * tilt, a zoom of up to ±30 % in field of view from 60–80°; photos: a pan across 15–35 % of the
- * image and a zoom of up to ±25 %, the crop always inside the image. Moving objects are not modelled.
+ * hand-held shake (three sinusoids of 0.3–2 Hz per axis, at most 0.3° or half an output pixel).
+ * Panoramas: a 25–60° pan, up to ±8° of tilt, the field of view (60–80° at the start) zoomed by a
+ * factor of e^±0.3 at most; photos: a pan across 15–35 % of the image width (shortened where it
+ * would leave the image) and a zoom by e^±0.25 at most, the crop always inside the image. Moving
+ * objects are not modelled.
  *
  * Pure TypeScript (no Node module): it runs wherever the synthetic scenes do.
  */
