@@ -1,7 +1,9 @@
 /**
  * Synthetic videos with exact ground truth (object labels, semantic classes, backward/forward
  * flow, occlusion, colour, HDR radiance), rendered on demand from a seed. Used by the tests of
- * every engine and by `vprop demo`.
+ * every engine and by `vprop demo`. HDR videos from still HDR images by a virtual camera:
+ * `hdr-video.ts` (pure); the source images and their train / held-out split: `hdr-sources.ts`
+ * (Node, reads files; imported directly, not from this index, which the browser entry re-exports).
  */
 import type { IndexedFrame } from '../core/types.js';
 import type { FrameSource, SourceInfo } from '../video/types.js';
@@ -10,6 +12,28 @@ import type { SyntheticScene } from './scene.js';
 export { Rng } from '../util/rng.js';
 export { cameraResponse, encodeLinear8, inverseCameraResponse, srgbEotf, srgbOetf } from './camera.js';
 export { type Affine, FrameGeometry, type ObjectPose, SHAPE_FAMILIES, type Shape, type ShapeFamily } from './geometry.js';
+export {
+  type CameraPathOptions,
+  type CameraPose,
+  createHdrClip,
+  DEFAULT_EXPOSURE_PERCENTILE,
+  EXPOSURE_FRAME_STRIDE,
+  exposeLdr,
+  type HdrClip,
+  type HdrClipOptions,
+  type HdrStill,
+  type HdrVideoFrame,
+  hdrCameraPath,
+  MEDIAN_LUMINANCE,
+  maxChannelQuantile,
+  normalizeMedianLuminance,
+  type PanoramaPose,
+  type PhotoPose,
+  progressCurve,
+  renderHdrView,
+  sanitizeRadiance,
+  sourcePixelsPerOutputPixel,
+} from './hdr-video.js';
 export {
   createScene,
   type ObjectState,

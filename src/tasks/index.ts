@@ -9,6 +9,20 @@ import type { TaskDefinition } from './types.js';
 
 export { colorTask, colorToProperty, composeColor } from './color/index.js';
 export { HDR_LOG_EPSILON, hdrTask, propertyToRadiance, radianceToProperty } from './hdr/index.js';
+export {
+  blendLdrIntoProperty,
+  blendLdrIntoRadiance,
+  channelTrust,
+  constrainRadianceToLdr,
+  constrainToLdr,
+  DEFAULT_WELL_EXPOSED,
+  estimateExposure,
+  type LdrBlendOptions,
+  type LdrBlendResult,
+  ldrToRadiance,
+  type WellExposedRule,
+  wellExposedWeights,
+} from './hdr/ldr.js';
 export { labelsTask } from './labels/index.js';
 export { labelIds, labelsToProbabilities, maxLabel, objectPresence, padChannels, probabilitiesToLabels } from './maps.js';
 export { channelIds, channelLookup, maskTask } from './mask/index.js';
