@@ -129,7 +129,12 @@ async function runEngine(
   const d = await openDavis(davisRoot, seq);
   const { width, height } = d.frames.info;
   const n = width * height;
-  const session = await openVideo(greySource(d.frames), { task: 'color', engine: e.name, engineOptions: optionsFor(e, seq), memoryFrames: 4 });
+  const session = await openVideo(greySource(d.frames), {
+    task: 'color',
+    engine: e.name,
+    engineOptions: optionsFor(e, seq),
+    memoryFrames: 4,
+  });
   for (const k of keys) {
     const f = await d.frames.frame(k);
     session.addKeyframe(k, e.colourForm ? { color: f } : { property: chromaProperty(pilRgbToYcbcr(f.data, n), width, height) });
@@ -149,7 +154,9 @@ console.log(`# colour on DAVIS dev, engines ${engineSpecs.join(', ')}, ${machine
 
 if (!hasFlag('keyframes-only')) {
   console.log('\n## VPN protocol (frames 0..24, frame 0 in colour): clean PSNR | stretched PSNR');
-  console.log(`sequence          grey   copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')} | copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')}`);
+  console.log(
+    `sequence          grey   copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')} | copy0  ${engines.map((e) => e.label.padStart(12)).join(' ')}`,
+  );
   const rows: Record<string, Record<string, number>> = {};
   for (const seq of VPN_VAL_IN_DEV.filter((s) => !only || only.includes(s))) {
     const d = await openDavis(davisRoot, seq);
@@ -164,8 +171,13 @@ if (!hasFlag('keyframes-only')) {
     await d.frames.close();
     const key = chromaProperty(ycc[0], width, height).data;
     const grey = new Float32Array(2 * n); // chroma 0 = Cb = Cr = 127.5 → rounds to 128
-    const score = (chroma: (t: number) => Float32Array, stretch: boolean) => mean(gt.map((g, t) => psnr(compose(ycc[t], chroma(t), n, stretch), g)));
-    const row: Record<string, number> = { grey: score(() => grey, false), copy: score(() => key, false), copyStretched: score(() => key, true) };
+    const score = (chroma: (t: number) => Float32Array, stretch: boolean) =>
+      mean(gt.map((g, t) => psnr(compose(ycc[t], chroma(t), n, stretch), g)));
+    const row: Record<string, number> = {
+      grey: score(() => grey, false),
+      copy: score(() => key, false),
+      copyStretched: score(() => key, true),
+    };
     for (const e of engines) {
       const pred = await runEngine(e, seq, [0], 'forward', MAX_FRAMES - 1);
       const at = (t: number) => (t === 0 ? key : (pred.get(t) as Float32Array));
@@ -185,9 +197,14 @@ if (!hasFlag('keyframes-only')) {
 }
 
 if (!hasFlag('protocol-only')) {
-  const all = [{ label: 'copy', name: 'copy', options: {}, colourForm: false, foldModels: false } as EngineSpec, ...engines.filter((e) => e.label !== 'copy')];
+  const all = [
+    { label: 'copy', name: 'copy', options: {}, colourForm: false, foldModels: false } as EngineSpec,
+    ...engines.filter((e) => e.label !== 'copy'),
+  ];
   for (const K of intervals) {
-    console.log(`\n## key-frames every ${K} frames (both directions): clean PSNR over non-key frames; style energy (predicted / true chroma variance) by distance to the nearest key-frame`);
+    console.log(
+      `\n## key-frames every ${K} frames (both directions): clean PSNR over non-key frames; style energy (predicted / true chroma variance) by distance to the nearest key-frame`,
+    );
     const buckets = distanceBuckets(K);
     console.log(`sequence          ${all.map((e) => e.label.padStart(12)).join(' ')}`);
     const rows: Record<string, Record<string, number>> = {};
@@ -229,7 +246,15 @@ if (!hasFlag('protocol-only')) {
       rows[seq] = row;
       console.log(`${seq.padEnd(16)} ${all.map((e) => row[e.label].toFixed(2).padStart(12)).join(' ')}`);
     }
-    console.log(`${'mean'.padEnd(16)} ${all.map((e) => mean(Object.values(rows).map((r) => r[e.label])).toFixed(2).padStart(12)).join(' ')}`);
+    console.log(
+      `${'mean'.padEnd(16)} ${all
+        .map((e) =>
+          mean(Object.values(rows).map((r) => r[e.label]))
+            .toFixed(2)
+            .padStart(12),
+        )
+        .join(' ')}`,
+    );
     console.log(`distance to key  ${all.map((e) => e.label.padStart(22)).join(' ')}   (PSNR dB / style energy)`);
     buckets.forEach(([lo, hi], b) => {
       console.log(

@@ -3,14 +3,19 @@
  * predicted, J and F on frames 1..N-2 (ANCHORS §1.3), per sequence and averaged over sequences.
  *
  *   node --import tsx bench/davis-masks.ts --engine bilateral [--refine crf] [--variant pixel]
- *        [--sequences blackswan,dog] [--direction forward] [--json out.json]
+ *        [--sequences blackswan,dog] [--fold-models stpn-mask] [--json out.json]
+ *
+ * `--fold-models PREFIX` (learned engines): fold A (blackswan, bmx-trees, breakdance, camel,
+ * car-roundabout) is scored with `training/models/PREFIX-foldA` (trained on fold B), fold B with
+ * `-foldB`, so no sequence is scored by a model that saw it.
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEngine } from '../src/engines/index.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, projectRoot, requireShared } from './common.js';
 
 requireShared('davis');
 const engineName = argValue('engine', 'bilateral') as string;
@@ -18,17 +23,23 @@ const refine = argValue('refine', 'none');
 const variant = argValue('variant');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const engineOptions: Record<string, unknown> = variant ? { variant } : {};
+const foldModels = argValue('fold-models');
+const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
+const optionsFor = (seq: string) =>
+  foldModels
+    ? { ...engineOptions, model: join(projectRoot, 'training', 'models', `${foldModels}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`) }
+    : engineOptions;
 
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
 console.log(
-  `# ${engineName}${variant ? ` (${variant})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+  `# ${engineName}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
 );
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
   const n = d.frames.info.frameCount as number;
   const { width, height } = d.frames.info;
-  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(engineName, engineOptions), memoryFrames: 12, refine });
+  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(engineName, optionsFor(seq)), memoryFrames: 12, refine });
   session.addKeyframe(0, { mask: await d.annotations.read(0) });
   const preds: Array<Uint8Array | undefined> = new Array(n);
   const started = performance.now();

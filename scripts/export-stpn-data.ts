@@ -7,12 +7,19 @@
  *
  *   node --import tsx scripts/export-stpn-data.ts stills [--out DIR] [--pairs 16] [--size 256]
  *        [--photos FILE,...] [--seed 1]
+ *   node --import tsx scripts/export-stpn-data.ts hdr [--out DIR] [--clips 2] [--frames 40] [--size 320x180]
  *
  * Default photos: the photographs among Debian's `plasma-workspace-wallpapers` and
  * `mate-backgrounds` (GPL-2+ per their Debian copyright files; illustrations and abstract art
  * left out), listed in STILL_PHOTOS; training/README.md records the licences. Layout per photo
  * (`DIR/stills/<name>/`): key.u8 and target.u8 (P, 3, S, S) RGB, flow.i16 (P, 2, S, S) target →
  * key as (dy, dx) × 64, meta.json. Resumable: finished photos are skipped.
+ *
+ * `hdr`: HDR clips from the TRAIN side of `HDR_SPLIT` only (src/synth/hdr-sources.ts; the held-out
+ * sources are the benchmark's), each rendered by the benchmark's virtual camera (`createHdrClip`,
+ * seeds 101, 102, …). Layout per clip (`DIR/hdr/<source>-<seed>/`): rgb.u8 (T, 3, H, W) the LDR
+ * frames, logh.f32 (T, 3, H, W) log(H + 0.01) of the radiance, flow.i16 (T, 2, H, W) DIS flow
+ * t → t−1 between the LDR frames (flow[0] zero), meta.json (with the clip's exposure).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -135,9 +142,59 @@ async function stills(): Promise<void> {
   }
 }
 
+async function hdr(): Promise<void> {
+  const { HDR_SPLIT, loadHdrStill } = await import('../src/synth/hdr-sources.js');
+  const { createHdrClip } = await import('../src/synth/hdr-video.js');
+  const out = resolve(arg('out', join(projectRoot, 'training', 'data-cache')) as string, 'hdr');
+  const clips = Number(arg('clips', '2'));
+  const frames = Number(arg('frames', '40'));
+  const [width, height] = (arg('size', '320x180') as string).split('x').map(Number);
+  mkdirSync(out, { recursive: true });
+  for (const entry of HDR_SPLIT.train) {
+    let still: Awaited<ReturnType<typeof loadHdrStill>> | undefined;
+    for (let k = 0; k < clips; k++) {
+      const seed = 101 + k;
+      const name = `${entry.id.replace('/', '-')}-${seed}`;
+      const dir = join(out, name);
+      if (existsSync(join(dir, 'meta.json'))) continue;
+      try {
+        still ??= await loadHdrStill(entry);
+      } catch (err) {
+        console.error(`${entry.id}: skipped (${(err as Error).message})`);
+        break;
+      }
+      const started = performance.now();
+      const clip = createHdrClip(still, { width, height, frames, seed });
+      const rgb = new Chunks();
+      const logh = new Chunks();
+      const flow = new Chunks();
+      let prev: RgbFrame | undefined;
+      for (let t = 0; t < frames; t++) {
+        const f = clip.frame(t);
+        rgb.push(planar(f.ldr));
+        const n = width * height;
+        const l = new Float32Array(3 * n);
+        for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) l[c * n + i] = Math.log(Math.max(0, f.radiance.data[3 * i + c]) + 0.01);
+        logh.push(l);
+        flow.push(prev ? quantFlow((await computeFlow(prev, f.ldr, { backend: 'dis', direction: 'backward' })).flow) : new Int16Array(2 * n));
+        prev = f.ldr;
+      }
+      const tmp = `${dir}.partial`;
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      rgb.write(join(tmp, 'rgb.u8'));
+      logh.write(join(tmp, 'logh.f32'));
+      flow.write(join(tmp, 'flow.i16'));
+      finish(tmp, dir, { source: entry.id, seed, width, height, frames, exposure: clip.exposure, scale: still.scale, flow: 'dis t->t-1 (dy, dx) x 64' });
+      console.log(`${name}: ${frames} frames, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    }
+  }
+}
+
 const mode = process.argv[2];
 if (mode === 'stills') await stills();
+else if (mode === 'hdr') await hdr();
 else {
-  console.error('usage: export-stpn-data.ts stills [options] (see the file header)');
+  console.error('usage: export-stpn-data.ts stills|hdr [options] (see the file header)');
   process.exitCode = 2;
 }

@@ -50,13 +50,17 @@ function toFrame(planar: Float32Array, H: number, W: number) {
   return { width: W, height: H, data };
 }
 
-// Every exported model: the bundled ones and those under training/models (DAVIS fold models and
-// the initialised weights the bench compares against).
+// Every exported GRFP model: the bundled ones and those under training/models (DAVIS fold models
+// and the initialised weights the bench compares against). STPN models: test/models-stpn.test.ts.
 const trainingModels = join(projectRoot, 'training', 'models');
 const MODELS: Array<{ name: string; file: string; path: () => Promise<string> }> = [
-  ...BUNDLED_MODELS.map((m) => ({ name: m.name, file: m.file, path: () => bundledModelPath(m.name) })),
+  ...BUNDLED_MODELS.filter((m) => m.name.startsWith('grfp-')).map((m) => ({
+    name: m.name,
+    file: m.file,
+    path: () => bundledModelPath(m.name),
+  })),
   ...readdirSync(trainingModels)
-    .filter((f) => f.endsWith('.onnx'))
+    .filter((f) => f.startsWith('grfp-') && f.endsWith('.onnx'))
     .sort()
     .map((f) => ({ name: `training/models/${f}`, file: f, path: async () => join(trainingModels, f) })),
 ];

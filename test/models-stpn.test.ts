@@ -73,7 +73,11 @@ describe('STPN models: ONNX front + TypeScript scan + ONNX back equal PyTorch', 
         const { out } = propagate4(f.code.data, f.gates.data, hidden, H / 2, W / 2);
         const scanDiff = maxAbsDiff(out, fx.scanned);
         assert.ok(scanDiff < 1e-4, `scanned code differs by ${scanDiff}`);
-        const b = await back.run({ h: { data: out, dims: [1, hidden, H / 2, W / 2] }, x: { data: Float32Array.from(fx.x), dims: [1, P, H, W] }, feat: f.feat });
+        const b = await back.run({
+          h: { data: out, dims: [1, hidden, H / 2, W / 2] },
+          x: { data: Float32Array.from(fx.x), dims: [1, P, H, W] },
+          feat: f.feat,
+        });
         const yDiff = maxAbsDiff(b.y.data, fx.y);
         assert.ok(yDiff < 1e-4, `output differs by ${yDiff}`);
       } finally {

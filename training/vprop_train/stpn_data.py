@@ -30,6 +30,7 @@ class Sequence:
     rgb: np.ndarray  # (T, 3, H, W) uint8
     flow: np.ndarray  # (T, 2, H, W) int16 x64, t -> t-1
     objects: np.ndarray | None  # (T, H, W) uint8
+    logh: np.ndarray | None = None  # (T, 3, H, W) float32 log(H + 0.01), HDR clips
 
 
 @dataclass
@@ -54,6 +55,7 @@ def open_sequence(path: str) -> Sequence:
         meta = json.load(f)
     T, H, W = meta["frames"], meta["height"], meta["width"]
     objects = os.path.join(path, "objects.u8")
+    logh = os.path.join(path, "logh.f32")
     return Sequence(
         name=os.path.basename(path),
         frames=T,
@@ -62,6 +64,7 @@ def open_sequence(path: str) -> Sequence:
         rgb=_mm(os.path.join(path, "rgb.u8"), np.uint8, (T, 3, H, W)),
         flow=_mm(os.path.join(path, "flow.i16"), np.int16, (T, 2, H, W)),
         objects=_mm(objects, np.uint8, (T, H, W)) if os.path.exists(objects) else None,
+        logh=_mm(logh, np.float32, (T, 3, H, W)) if os.path.exists(logh) else None,
     )
 
 
@@ -116,9 +119,9 @@ def _crop_flip(arrs, y0, x0, h, w, flip):
     return out
 
 
-def sample_runs(seqs: list[Sequence], rng: np.random.Generator, batch: int, length: int, crop: int, need_objects: bool = False):
+def sample_runs(seqs: list[Sequence], rng: np.random.Generator, batch: int, length: int, crop: int, need_objects: bool = False, need_logh: bool = False):
     """Runs of length+1 consecutive frames from random sequences; returns torch tensors."""
-    imgs, flows, objs = [], [], []
+    imgs, flows, objs, loghs = [], [], [], []
     for _ in range(batch):
         s = seqs[int(rng.integers(len(seqs)))]
         t0 = int(rng.integers(0, s.frames - length))
@@ -129,14 +132,20 @@ def sample_runs(seqs: list[Sequence], rng: np.random.Generator, batch: int, leng
         arrs = [(s.rgb[t0 : t0 + length + 1], "img"), (s.flow[t0 : t0 + length + 1], "flow")]
         if need_objects:
             arrs.append((s.objects[t0 : t0 + length + 1], "obj"))
+        if need_logh:
+            arrs.append((s.logh[t0 : t0 + length + 1], "logh"))
         cut = _crop_flip(arrs, y0, x0, h, w, flip)
         imgs.append(cut[0])
         flows.append(cut[1])
         if need_objects:
             objs.append(cut[2])
+        if need_logh:
+            loghs.append(cut[-1])
     out = {"images": torch.tensor(np.stack(imgs)).float(), "flows": torch.tensor(np.stack(flows))}
     if need_objects:
         out["objects"] = torch.tensor(np.stack(objs).astype(np.int64))
+    if need_logh:
+        out["logh"] = torch.tensor(np.stack(loghs))
     return out
 
 

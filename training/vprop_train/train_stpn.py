@@ -5,7 +5,7 @@
         --export ../training/models/stpn-color-foldA
 
 Recipe (chosen and documented, ANCHORS §4.2 leaves it open):
-- Runs of `--unroll` consecutive DAVIS frames (default 3), one random crop for the whole run: the
+- Runs of `--unroll` + 1 consecutive DAVIS frames (default 2 steps), one random crop for the whole run: the
   first frame's ground-truth property is carried frame by frame (warp along the DIS flow, then the
   network), so the model learns from its own accumulated errors as the engine uses it (recurrent,
   the previous frame as the guide). Still-photo pairs (two random similarity views, DIS flow) are
@@ -14,7 +14,7 @@ Recipe (chosen and documented, ANCHORS §4.2 leaves it open):
   object's logit (masks), summed over the steps. STPN adds the switchable reverse pass (gate groups
   of opposite directions swapped, from the target's true property back to the aligned previous
   property) weighted 0.1; BTPN is the forward loss alone.
-- Adam lr 1e-3, cosine decay to 1e-5, batch 4, crops 160, gradient clip 1. Resumes from
+- Adam lr 1e-3, cosine decay to 1e-5, batch 4, crops 128, gradient clip 1, one thread per run (two runs share the 2 cores better than one run with two threads). Resumes from
   `<out>/last.pt`. Deterministic for a seed and thread count.
 """
 from __future__ import annotations
@@ -45,9 +45,12 @@ def charbonnier(d: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Ten
     return (e * valid).sum() / (valid.sum() * d.shape[1] + 1e-6)
 
 
-def properties(task: str, images: torch.Tensor, objects: torch.Tensor | None):
+def properties(task: str, images: torch.Tensor, objects: torch.Tensor | None, logh: torch.Tensor | None = None):
     """Guidance (N, T, g, h, w) and property (N, T, p, h, w) of a run, in the model's units."""
     n, t = images.shape[:2]
+    if task == "hdr":
+        assert logh is not None
+        return images / 255.0, logh
     flat = images.flatten(0, 1)
     if task == "color":
         lab = rgb8_to_lab(flat).view(n, t, 3, *images.shape[-2:])
@@ -60,7 +63,7 @@ def properties(task: str, images: torch.Tensor, objects: torch.Tensor | None):
 
 def run_loss(model: STPN, task: str, batch: dict, variant: str):
     images, flows = batch["images"], batch["flows"]
-    guide, prop = properties(task, images, batch.get("objects"))
+    guide, prop = properties(task, images, batch.get("objects"), batch.get("logh"))
     steps = images.shape[1] - 1
     if task == "mask":
         state = (prop[:, 0] * 2 - 1) * MASK_LOGIT
@@ -102,7 +105,8 @@ def validate(model: STPN, task: str, seqs, frames: int) -> float:
         images = torch.tensor(np.ascontiguousarray(s.rgb[:frames, :, :h, :w])).float().unsqueeze(0)
         flows = torch.tensor(np.ascontiguousarray(s.flow[:frames, :, :h, :w])).float().unsqueeze(0) / 64.0
         objects = torch.tensor(np.ascontiguousarray(s.objects[:frames, :h, :w]).astype(np.int64)).unsqueeze(0) if task == "mask" else None
-        guide, prop = properties(task, images, objects)
+        logh = torch.tensor(np.ascontiguousarray(s.logh[:frames, :, :h, :w])).unsqueeze(0) if task == "hdr" else None
+        guide, prop = properties(task, images, objects, logh)
         state = (prop[:, 0] * 2 - 1) * MASK_LOGIT if task == "mask" else prop[:, 0]
         for t in range(1, frames):
             fl = flows[:, t]
@@ -122,22 +126,24 @@ def validate(model: STPN, task: str, seqs, frames: int) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=["color", "mask"], required=True)
+    p.add_argument("--task", choices=["color", "mask", "hdr"], required=True)
     p.add_argument("--variant", choices=["stpn", "btpn"], default="stpn")
     p.add_argument("--data", default=os.path.join(HERE, "data-cache"))
     p.add_argument("--train-davis", default="", help="comma-separated DAVIS sequences to train on")
     p.add_argument("--synth", action="store_true", help="also train on data-cache/synth clips (masks)")
     p.add_argument("--stills", action="store_true", help="also train on data-cache/stills pairs (colour)")
     p.add_argument("--val-davis", default="", help="DAVIS sequences to validate on (never trained on)")
+    p.add_argument("--hdr", action="store_true", help="train on data-cache/hdr clips (HDR_SPLIT train sources), except --val-hdr")
+    p.add_argument("--val-hdr", default="", help="data-cache/hdr clips to validate on (left out of training)")
     p.add_argument("--val-frames", type=int, default=12)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--crop", type=int, default=160)
-    p.add_argument("--unroll", type=int, default=3)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--unroll", type=int, default=2)
     p.add_argument("--hidden", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--export", help="prefix of the exported ONNX pair: PREFIX-front.onnx, PREFIX-back.onnx")
     p.add_argument("--checkpoint-every", type=int, default=200)
@@ -163,9 +169,16 @@ def main(argv=None) -> int:
         if a.task != "color":
             raise SystemExit("--stills: still pairs have no masks (colour only)")
         sources.append(("stills", open_stills(os.path.join(a.data, "stills"))))
+    if a.hdr:
+        val_hdr = [s for s in a.val_hdr.split(",") if s]
+        hdr_root = os.path.join(a.data, "hdr")
+        train_hdr = [n for n in sorted(os.listdir(hdr_root)) if os.path.isfile(os.path.join(hdr_root, n, "meta.json")) and n not in val_hdr]
+        sources.append(("hdr", open_sequences(hdr_root, train_hdr)))
     if not sources:
         raise SystemExit("nothing to train on: give --train-davis, --synth or --stills")
     val = open_sequences(davis_root, val_names) if val_names else []
+    if a.hdr and a.val_hdr:
+        val += open_sequences(os.path.join(a.data, "hdr"), [s for s in a.val_hdr.split(",") if s])
 
     model = STPN(a.task, hidden=a.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
@@ -187,7 +200,7 @@ def main(argv=None) -> int:
         if kind == "stills":
             batch = sample_stills(data, rng, a.batch, a.crop)
         else:
-            batch = sample_runs(data, rng, a.batch, a.unroll, a.crop, need_objects=a.task == "mask")
+            batch = sample_runs(data, rng, a.batch, a.unroll, a.crop, need_objects=a.task == "mask", need_logh=a.task == "hdr")
             if a.task == "mask":
                 # One object per run: the masks engine runs each object on its own.
                 obj = batch["objects"]
@@ -214,7 +227,7 @@ def main(argv=None) -> int:
             v = validate(model, a.task, val, a.val_frames)
             with open(log_path, "a") as f:
                 f.write(json.dumps({"step": step, "val": v}) + "\n")
-            print(f"step {step} validation {'1 - IoU' if a.task == 'mask' else 'ab L1 x100'}: {v:.4f}", flush=True)
+            print(f"step {step} validation {'1 - IoU' if a.task == 'mask' else 'mean |error| x100'}: {v:.4f}", flush=True)
     if a.export:
         from .export_stpn import export_stpn
 

@@ -435,7 +435,14 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
  * key-frame's value back rather than keeping a smeared one. `out` (C x n) and `support` are
  * updated in place; support becomes at least the blend weight.
  */
-function keepUnchanged(out: Float32Array, support: Float32Array, C: number, frame: RgbFrame, candidates: readonly Guide[], scale: number): void {
+function keepUnchanged(
+  out: Float32Array,
+  support: Float32Array,
+  C: number,
+  frame: RgbFrame,
+  candidates: readonly Guide[],
+  scale: number,
+): void {
   const { width: W, height: H } = frame;
   const n = W * H;
   const usable = candidates.filter(

@@ -52,7 +52,11 @@ export const stpnEngine: EngineRegistration = {
     'switchable temporal propagation (TPN/STPN): a guidance U-Net emits the gates of a 4-direction linear scan that carries the flow-aligned previous property to the frame (colour, HDR, masks)',
   tasks: ['color', 'hdr', 'mask'],
   options: {
-    model: { type: 'string', description: "bundled model ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix of PREFIX-front.onnx / PREFIX-back.onnx (default: the task's)" },
+    model: {
+      type: 'string',
+      description:
+        "bundled model ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix of PREFIX-front.onnx / PREFIX-back.onnx (default: the task's)",
+    },
     flow: { type: 'enum', values: ['auto', 'dis', 'farneback'], default: 'auto', description: 'optical-flow backend' },
     preset: { type: 'enum', values: ['fast', 'medium'], default: 'medium', description: 'DIS preset' },
     warp: { type: 'boolean', default: true, description: "align the guide's property along the flow before the scan" },
@@ -188,7 +192,15 @@ function guidance(task: string, frame: RgbFrame): Float32Array {
  * front → scan → back on a batch of `batch` properties sharing one guidance pair, at the frame size
  * padded (edge replicate) to multiples of 8 for the U-Net; returns `batch x P x H x W`.
  */
-async function runModel(m: LoadedModel, guideT: Float32Array, guideK: Float32Array, x: Float32Array, batch: number, W: number, H: number): Promise<Float32Array> {
+async function runModel(
+  m: LoadedModel,
+  guideT: Float32Array,
+  guideK: Float32Array,
+  x: Float32Array,
+  batch: number,
+  W: number,
+  H: number,
+): Promise<Float32Array> {
   const Wp = Math.ceil(W / 8) * 8;
   const Hp = Math.ceil(H / 8) * 8;
   const G = m.guideChannels;
@@ -208,9 +220,16 @@ async function runModel(m: LoadedModel, guideT: Float32Array, guideK: Float32Arr
   const per = hidden * H2 * W2;
   const scanned = new Float32Array(batch * per);
   for (let b = 0; b < batch; b++) {
-    propagate4(front.code.data.subarray(b * per, (b + 1) * per), front.gates.data.subarray(b * 12 * per, (b + 1) * 12 * per), hidden, H2, W2, {
-      out: scanned.subarray(b * per, (b + 1) * per),
-    });
+    propagate4(
+      front.code.data.subarray(b * per, (b + 1) * per),
+      front.gates.data.subarray(b * 12 * per, (b + 1) * 12 * per),
+      hidden,
+      H2,
+      W2,
+      {
+        out: scanned.subarray(b * per, (b + 1) * per),
+      },
+    );
   }
   const back = await m.back.run({
     h: { data: scanned, dims: [batch, hidden, H2, W2] },
@@ -275,4 +294,3 @@ export function softAggregate(logits: Float32Array, K: number, n: number): Float
 function sigmoid(v: number): number {
   return 1 / (1 + Math.exp(-v));
 }
-

@@ -1,32 +1,12 @@
 /** HDR radiance: the property is log(H + 0.01) per linear RGB channel (DESIGN), guided by the LDR video. */
 import { InputError } from '../../core/errors.js';
-import type { PropertyMap, RadianceImage } from '../../core/types.js';
 import { requireSize } from '../annotation.js';
 import { propertyKeyframe } from '../mask/index.js';
 import type { TaskDefinition } from '../types.js';
+import { blendLdrIntoProperty, constrainToLdr } from './ldr.js';
+import { propertyToRadiance, radianceToProperty } from './radiance.js';
 
-/** Offset inside the log so that black pixels stay finite (DESIGN: HDR property = log(H + 0.01)). */
-export const HDR_LOG_EPSILON = 0.01;
-
-/** HDR property: planar `log(H + 0.01)` per RGB channel. */
-export function radianceToProperty(r: RadianceImage): PropertyMap {
-  const n = r.width * r.height;
-  const data = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) data[c * n + i] = Math.log(Math.max(0, r.data[i * 3 + c]) + HDR_LOG_EPSILON);
-  }
-  return { width: r.width, height: r.height, channels: 3, data };
-}
-
-/** Inverse of `radianceToProperty`. */
-export function propertyToRadiance(p: PropertyMap): RadianceImage {
-  const n = p.width * p.height;
-  const data = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.max(0, Math.exp(p.data[c * n + i]) - HDR_LOG_EPSILON);
-  }
-  return { width: p.width, height: p.height, data };
-}
+export { HDR_LOG_EPSILON, propertyToRadiance, radianceToProperty } from './radiance.js';
 
 export const hdrTask: TaskDefinition = {
   name: 'hdr',
@@ -50,5 +30,11 @@ export const hdrTask: TaskDefinition = {
     return { radiance: propertyToRadiance(p) };
   },
 
-  refinements: {},
+  // The LDR frame measures the radiance wherever it is well exposed: `ldr-blend` puts that
+  // measurement in (the seed's rule, tasks/hdr/ldr.ts), `ldr-constrain` clamps into the range each
+  // 8-bit code allows (exact for an sRGB camera; real video needs slack).
+  refinements: {
+    'ldr-blend': (p, frame) => blendLdrIntoProperty(p, frame).result,
+    'ldr-constrain': (p, frame) => constrainToLdr(p, frame).result,
+  },
 };

@@ -43,7 +43,7 @@
  */
 import type { PropertyMap, RadianceImage, RgbFrame } from '../../core/types.js';
 import { srgbToLinear } from '../../formats/color.js';
-import { HDR_LOG_EPSILON, propertyToRadiance, radianceToProperty } from './index.js';
+import { HDR_LOG_EPSILON, propertyToRadiance, radianceToProperty } from './radiance.js';
 
 export interface WellExposedRule {
   /** Codes at or below this are too dark to trust (weight 0). */
