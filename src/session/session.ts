@@ -380,7 +380,11 @@ export class PropagationSession {
   }
 
   private baseSignature(): string {
+    // The source is named by its origin and shape: a cache directory reused for another video with
+    // another name or size never serves its results.
+    const info = this.source.info;
     return new Hasher()
+      .update(`${info.origin}|${info.width}x${info.height}|${info.frameCount ?? '?'}`)
       .update(`${this.engine.name}|${this.engine.signature}|${policySignature(this.policy)}|${this.task}`)
       .update(`${this.internalWidth}x${this.internalHeight}|${this.layout.channels}|${(this.layout.objectIds ?? []).join(',')}`)
       .update(this.rangesSignature())
