@@ -26,9 +26,10 @@ export const LAYERS: Record<string, number> = {
   memory: 6,
   engines: 7,
   session: 8,
-  cli: 9,
   server: 9,
   web: 9,
+  // The command line launches the server (`vprop serve`, `vprop worker`), so it sits above it.
+  cli: 10,
   '(entry)': 10,
 };
 
