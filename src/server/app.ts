@@ -68,13 +68,17 @@ export async function createServer(opts: ServerOptions): Promise<FastifyInstance
   const maxUpload = opts.maxUploadBytes ?? 2 * 1024 ** 3;
   const limits = { maxFrames: opts.maxFrames ?? 10_000, maxPixels: opts.maxPixels ?? 4096 * 2160, maxUnpackedBytes: 4 * maxUpload };
   const queue = opts.queue;
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024 });
+  // Unknown body properties are errors, not silently dropped (Fastify's default removes them).
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false } } });
 
   // Raw bodies (uploads) reach handlers as the request stream; JSON keeps Fastify's parser.
   app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+    // A body left unread (an upload refused half-way) would make the next request on this
+    // connection wait behind it: close the connection after the answer.
+    if (!req.raw.complete) reply.header('connection', 'close');
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
     if (err instanceof InputError) return reply.code(400).send({ error: err.message });
     if (err.validation) return reply.code(400).send({ error: err.message });
@@ -418,16 +422,22 @@ export async function createServer(opts: ServerOptions): Promise<FastifyInstance
       clearInterval(ping);
       res.end();
     };
-    // Subscribe first, then read the status: an event in between is not lost.
-    const unsubscribe = queue.subscribe(jobId, (e: JobEvent) => {
+    // Subscribe first, then read the status: events in between are held and sent after it.
+    let held: JobEvent[] | undefined = [];
+    const deliver = (e: JobEvent) => {
+      if (ended) return;
       send(e);
       if (e.type === 'state' && TERMINAL_STATES.includes(e.state)) end();
-    });
+    };
+    const unsubscribe = queue.subscribe(jobId, (e: JobEvent) => (held ? held.push(e) : deliver(e)));
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     req.raw.on('close', end);
     const view = await jobView(jobId);
     send({ type: 'status', ...view.status });
     if (TERMINAL_STATES.includes(view.status.state)) end();
+    const backlog = held;
+    held = undefined;
+    for (const e of backlog) deliver(e);
   });
 
   app.post('/api/jobs/:jobId/cancel', async (req, reply) => {

@@ -482,7 +482,6 @@ ui.task.addEventListener('change', () => {
   state.editing = undefined;
   state.lastRun = undefined;
   state.lastServerJob = undefined;
-  const v = state.video;
   // Key-frames of the other task mean nothing now.
   send({ type: 'reset' });
   ui.importMaskLabel.hidden = state.task !== 'mask';
@@ -492,7 +491,7 @@ ui.task.addEventListener('change', () => {
   ($('tools-section') as HTMLElement).hidden = state.task !== 'mask';
   fillEngines();
   updateStrip();
-  draw();
+  if (state.video) show(state.frame);
 });
 
 // ---------------------------------------------------------------------------------------------
