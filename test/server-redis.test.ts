@@ -19,7 +19,18 @@ import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer } from '../src/server/app.js';
 import { RedisQueue } from '../src/server/queue.js';
-import { call, type Clip, fetchZip, followEvents, freePort, makeClip, redisAvailable, submitJob, TestRedis, waitForJob } from './helpers/server.js';
+import {
+  type Clip,
+  call,
+  fetchZip,
+  followEvents,
+  freePort,
+  makeClip,
+  redisAvailable,
+  submitJob,
+  TestRedis,
+  waitForJob,
+} from './helpers/server.js';
 import { projectRoot } from './helpers/shared.js';
 
 const skip = redisAvailable ? false : 'needs redis-server (Debian package redis-server; scripts/setup.sh --test installs it)';
@@ -119,7 +130,10 @@ describe('vprop serve with BullMQ on Redis and vprop worker processes', { skip }
     // Each job was finished exactly once, and both workers took part.
     const doneLines = workers.flatMap((w) => w.log.filter((l) => / done \(/.test(l)));
     for (const id of ids) assert.equal(doneLines.filter((l) => l.includes(id)).length, 1, `job ${id} finished once`);
-    assert.ok(workers.every((w) => w.log.some((l) => / done \(/.test(l))), 'both workers ran jobs');
+    assert.ok(
+      workers.every((w) => w.log.some((l) => / done \(/.test(l))),
+      'both workers ran jobs',
+    );
     const counts = await queue.counts();
     assert.equal(counts.failed, 0);
     assert.equal(counts.waiting + counts.active, 0);
@@ -146,7 +160,13 @@ describe('vprop serve with BullMQ on Redis and vprop worker processes', { skip }
     assert.ok(final.status.computed < long.frames - 10, `it resumed from the cache (computed ${final.status.computed} of ${long.frames})`);
 
     // The same job again, uninterrupted: every output file has the same bytes.
-    const again = await call(base, 'POST', '/api/jobs', JSON.stringify({ videoId: final.spec.videoId, engine: 'bilateral' }), 'application/json');
+    const again = await call(
+      base,
+      'POST',
+      '/api/jobs',
+      JSON.stringify({ videoId: final.spec.videoId, engine: 'bilateral' }),
+      'application/json',
+    );
     assert.equal((await waitForJob(base, again.json.id, 240_000)).status.state, 'done');
     const a = tree(join(data, 'jobs', id, 'out'));
     const b = tree(join(data, 'jobs', again.json.id, 'out'));

@@ -8,7 +8,7 @@
  * All propagation logic is the library's: the worker opens a session (src/browser.ts) and the
  * server runs jobs through the same session API; this file is only the surface.
  */
-import { DAVIS_PALETTE, decodeLabelPng, encodePalettePng, encodeRgbPng } from '../../src/browser.js';
+import { DAVIS_PALETTE, decodeLabelPng, encodePalettePng, encodeRgbPng, engineRegistrations } from '../../src/browser.js';
 import { cssColor, fillPolygon, idsOf, type Labels, overlayImage, paintSegment, sameLabels } from './annotate.js';
 import { download, type ExportFrame, resultsVideo, resultsZip } from './export.js';
 import { type LoadedVideo, loadFrameFiles, loadVideoFile } from './frames.js';
@@ -81,7 +81,6 @@ const ui = {
   message: $('message'),
 };
 
-const BROWSER_ENGINES = ['bilateral', 'copy'];
 const token = new URLSearchParams(location.search).get('token') ?? undefined;
 
 const state = {
