@@ -174,9 +174,9 @@ describe('vprop serve refuses bad input with a clear 4xx and writes nothing outs
 
   before(async () => {
     before0 = outside();
-    const v = await call(base, 'POST', '/api/videos', new Blob([mp4 as BlobPart]), 'video/mp4');
+    const v = await call(base, 'POST', '/api/videos', new Blob([mp4]), 'video/mp4');
     videoId = v.json.id;
-    await call(base, 'PUT', `/api/videos/${videoId}/keyframes/0`, new Blob([clip.keyframePng as BlobPart]), 'image/png');
+    await call(base, 'PUT', `/api/videos/${videoId}/keyframes/0`, new Blob([clip.keyframePng]), 'image/png');
     jobId = (await call(base, 'POST', '/api/jobs', JSON.stringify({ videoId, engine: 'copy' }), 'application/json')).json.id;
     await waitForJob(base, jobId);
   });
@@ -227,15 +227,15 @@ describe('vprop serve refuses bad input with a clear 4xx and writes nothing outs
   });
 
   test('traversal in every path, query, body and zip-entry name', async () => {
-    const cases: Array<[string, string, BodyInit | undefined, string | undefined]> = [
+    const cases: Array<[string, string, RequestInit['body'] | undefined, string | undefined]> = [
       ['GET', '/api/videos/..%2F..%2Fetc', undefined, undefined],
       ['GET', '/api/videos/../../etc/passwd', undefined, undefined],
       ['DELETE', '/api/videos/..%2Fjobs', undefined, undefined],
-      ['PUT', `/api/videos/..%2F${videoId}/keyframes/0`, new Blob([clip.keyframePng as BlobPart]), 'image/png'],
-      ['PUT', `/api/videos/${videoId}/keyframes/..%2F..%2Fx`, new Blob([clip.keyframePng as BlobPart]), 'image/png'],
-      ['PUT', `/api/videos/${videoId}/keyframes/-1`, new Blob([clip.keyframePng as BlobPart]), 'image/png'],
-      ['PUT', `/api/videos/${videoId}/keyframes/0?task=..%2F..%2Fx`, new Blob([clip.keyframePng as BlobPart]), 'image/png'],
-      ['PUT', `/api/videos/${videoId}/keyframes/0?mode=..%2Fx`, new Blob([clip.keyframePng as BlobPart]), 'image/png'],
+      ['PUT', `/api/videos/..%2F${videoId}/keyframes/0`, new Blob([clip.keyframePng]), 'image/png'],
+      ['PUT', `/api/videos/${videoId}/keyframes/..%2F..%2Fx`, new Blob([clip.keyframePng]), 'image/png'],
+      ['PUT', `/api/videos/${videoId}/keyframes/-1`, new Blob([clip.keyframePng]), 'image/png'],
+      ['PUT', `/api/videos/${videoId}/keyframes/0?task=..%2F..%2Fx`, new Blob([clip.keyframePng]), 'image/png'],
+      ['PUT', `/api/videos/${videoId}/keyframes/0?mode=..%2Fx`, new Blob([clip.keyframePng]), 'image/png'],
       ['DELETE', `/api/videos/${videoId}/keyframes/0?task=..%2Fmask`, undefined, undefined],
       ['GET', '/api/jobs/..%2F..%2Fvideos', undefined, undefined],
       ['GET', `/api/jobs/${jobId}/frames/..%2Fspec.json`, undefined, undefined],
@@ -288,7 +288,7 @@ describe('vprop serve refuses bad input with a clear 4xx and writes nothing outs
       base,
       'PUT',
       `/api/videos/${videoId}/keyframes/${clip.frames}`,
-      new Blob([clip.keyframePng as BlobPart]),
+      new Blob([clip.keyframePng]),
       'image/png',
     );
     assert.equal(outOfRange.status, 400);

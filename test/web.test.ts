@@ -78,7 +78,7 @@ async function openPage(url: string): Promise<Page> {
 
 async function loadBlackswan(page: Page): Promise<void> {
   await page.setInputFiles('#open-folder', davis.path);
-  await page.waitForFunction(() => (window as unknown as { vprop: { frames: number } }).vprop.frames === 50, null, { timeout: 120_000 });
+  await page.waitForFunction('window.vprop.frames === 50', null, { timeout: 120_000 });
 }
 
 /** Image coordinates to page coordinates on the painting canvas. */
@@ -119,11 +119,9 @@ async function paintKeyframe(page: Page): Promise<void> {
 
 async function propagate(page: Page): Promise<{ where: string; computed: number[]; changed: number[]; received: number }> {
   await page.click('#propagate');
-  await page.waitForFunction(() => document.body.dataset.run === 'idle' || document.body.dataset.run === 'error', null, {
-    timeout: 300_000,
-  });
+  await page.waitForFunction("document.body.dataset.run === 'idle' || document.body.dataset.run === 'error'", null, { timeout: 300_000 });
   assert.equal(await page.getAttribute('body', 'data-run'), 'idle', (await page.textContent('#run-status')) ?? '');
-  return page.evaluate(() => (window as unknown as { vprop: { lastRun: never } }).vprop.lastRun);
+  return page.evaluate('window.vprop.lastRun');
 }
 
 async function exportZip(page: Page, name: string): Promise<Record<string, Uint8Array>> {
@@ -235,7 +233,7 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     const again = await propagate(page);
     assert.deepEqual(again.computed, [7, 8, 9], 'only the frames after the correction are recomputed');
     assert.ok(again.changed.length > 0 && again.changed.every((i) => i >= 6));
-    const cells = await page.$$eval('#strip .cell', (els) => els.slice(0, 10).map((e) => (e as HTMLElement).dataset.state ?? ''));
+    const cells = await page.$$eval('#strip .cell', (els) => els.slice(0, 10).map((e) => e.getAttribute('data-state') ?? ''));
     for (const i of [7, 8, 9]) assert.match(cells[i], /computed/, `strip marks frame ${i}`);
     for (const i of [1, 2, 3, 4, 5]) assert.doesNotMatch(cells[i], /computed/, `strip leaves frame ${i}`);
     await page.screenshot({ path: join(artifacts, 'browser-correction.png') });
@@ -262,7 +260,7 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     const kf = join(root, 'kf0.png');
     writeFileSync(kf, keyframe0);
     await page.setInputFiles('#import-mask', kf);
-    await page.waitForFunction(() => (window as unknown as { vprop: { keyframes: number[] } }).vprop.keyframes.length === 1);
+    await page.waitForFunction('window.vprop.keyframes.length === 1');
     await page.selectOption('#run-on', 'server');
     await page.selectOption('#engine', 'bilateral');
     await page.fill('#max-internal-size', WORK_SIZE);
@@ -285,7 +283,7 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
       const address = server.address() as { port: number };
       const page = await openPage(`http://127.0.0.1:${address.port}/`);
       assert.equal(await page.getAttribute('body', 'data-ready'), 'browser');
-      assert.deepEqual(await page.$$eval('#run-on option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['browser']);
+      assert.deepEqual(await page.$$eval('#run-on option', (os) => os.map((o) => o.getAttribute('value'))), ['browser']);
       await loadBlackswan(page);
       await paintKeyframe(page);
       await page.selectOption('#engine', 'copy');

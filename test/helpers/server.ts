@@ -38,7 +38,7 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  body?: BodyInit,
+  body?: RequestInit['body'],
   type?: string,
 ): Promise<{ status: number; json: any }> {
   const r = await fetch(`${base}${path}`, { method, body, headers: type ? { 'content-type': type } : {} });
@@ -54,15 +54,9 @@ export async function call(
 
 /** Upload, key-frame, start a job; returns the job id. */
 export async function submitJob(base: string, clip: Clip, mp4Bytes: Uint8Array, job: Record<string, unknown> = {}): Promise<string> {
-  const v = await call(base, 'POST', '/api/videos', new Blob([mp4Bytes as BlobPart]), 'video/mp4');
+  const v = await call(base, 'POST', '/api/videos', new Blob([mp4Bytes]), 'video/mp4');
   if (v.status !== 201) throw new Error(`upload: ${v.status} ${JSON.stringify(v.json)}`);
-  const k = await call(
-    base,
-    'PUT',
-    `/api/videos/${v.json.id}/keyframes/0?task=mask`,
-    new Blob([clip.keyframePng as BlobPart]),
-    'image/png',
-  );
+  const k = await call(base, 'PUT', `/api/videos/${v.json.id}/keyframes/0?task=mask`, new Blob([clip.keyframePng]), 'image/png');
   if (k.status !== 201) throw new Error(`key-frame: ${k.status} ${JSON.stringify(k.json)}`);
   const j = await call(base, 'POST', '/api/jobs', JSON.stringify({ videoId: v.json.id, engine: 'bilateral', ...job }), 'application/json');
   if (j.status !== 202) throw new Error(`job: ${j.status} ${JSON.stringify(j.json)}`);

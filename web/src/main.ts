@@ -498,10 +498,14 @@ ui.task.addEventListener('change', () => {
 
 function fillEngines(): void {
   const where = ui.runOn.value;
-  const names =
+  // The browser has the engines of the library's browser entry (pure TypeScript kernels), best first.
+  const local = engineRegistrations()
+    .filter((r) => r.tasks.includes(state.task) && r.needsKeyframes !== false)
+    .sort((a, b) => (b.preference?.[state.task] ?? 0) - (a.preference?.[state.task] ?? 0));
+  const names: string[] =
     where === 'server'
       ? state.serverEngines.filter((e) => e.tasks.includes(state.task) && e.needsKeyframes).map((e) => e.name)
-      : BROWSER_ENGINES;
+      : local.map((r) => r.name);
   const before = ui.engine.value;
   ui.engine.replaceChildren(...names.map((n) => new Option(n, n)));
   if (names.includes(before)) ui.engine.value = before;
