@@ -13,6 +13,9 @@ import { encodePalettePng } from '../../src/formats/png.js';
 import { createScene } from '../../src/synth/index.js';
 import { Mp4Sink } from '../../src/video/sinks.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API under test; the tests assert their shape
+export type Json = any;
+
 export interface Clip {
   readonly mp4: string;
   readonly keyframePng: Uint8Array;
@@ -40,10 +43,10 @@ export async function call(
   path: string,
   body?: RequestInit['body'],
   type?: string,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: Json }> {
   const r = await fetch(`${base}${path}`, { method, body, headers: type ? { 'content-type': type } : {} });
   const text = await r.text();
-  let json: any;
+  let json: Json;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
@@ -65,7 +68,7 @@ export async function submitJob(base: string, clip: Clip, mp4Bytes: Uint8Array, 
 
 export interface SseEvent {
   readonly event: string;
-  readonly data: any;
+  readonly data: Json;
 }
 
 /** Follow a job's event stream to its end (the server closes it after a final state). */
@@ -83,7 +86,7 @@ export async function followEvents(base: string, jobId: string, timeoutMs = 120_
 }
 
 /** Poll GET /api/jobs/:id until a final state. */
-export async function waitForJob(base: string, jobId: string, timeoutMs = 180_000): Promise<any> {
+export async function waitForJob(base: string, jobId: string, timeoutMs = 180_000): Promise<Json> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await call(base, 'GET', `/api/jobs/${jobId}`);
