@@ -19,11 +19,13 @@ import { extname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unzipSync } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { decodeLabelPng } from '../src/formats/png.js';
 import { decodeRle } from '../src/formats/rle.js';
 import { createServer } from '../src/server/app.js';
 import { InProcessQueue } from '../src/server/queue.js';
 import { Workspace } from '../src/server/workspace.js';
+import { makeClip } from './helpers/server.js';
 import { projectRoot, sharedPath } from './helpers/shared.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -70,6 +72,10 @@ async function openPage(url: string): Promise<Page> {
   const page = await (browser as Browser).newPage({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  if (process.env.VPROP_DEBUG_PAGE) {
+    page.on('console', (m) => process.stderr.write(`page: ${m.text()}\n`));
+    page.on('response', (r) => process.stderr.write(`page: ${r.status()} ${r.request().method()} ${r.url()}\n`));
+  }
   (page as Page & { errors?: string[] }).errors = errors;
   await page.goto(url);
   await page.waitForSelector('body[data-ready]');
@@ -119,7 +125,11 @@ async function paintKeyframe(page: Page): Promise<void> {
 
 async function propagate(page: Page): Promise<{ where: string; computed: number[]; changed: number[]; received: number }> {
   await page.click('#propagate');
-  await page.waitForFunction("document.body.dataset.run === 'idle' || document.body.dataset.run === 'error'", null, { timeout: 300_000 });
+  await page
+    .waitForFunction("document.body.dataset.run === 'idle' || document.body.dataset.run === 'error'", null, { timeout: 300_000 })
+    .catch(async (err) => {
+      throw new Error(`${err.message}; the page says: ${await page.textContent('#run-status')} / ${await page.textContent('#message')}`);
+    });
   assert.equal(await page.getAttribute('body', 'data-run'), 'idle', (await page.textContent('#run-status')) ?? '');
   return page.evaluate('window.vprop.lastRun');
 }
@@ -176,7 +186,8 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     assert.equal(b.status, 0, b.stderr);
     browser = await launch();
     const data = join(root, 'data');
-    app = await createServer({ data, queue: new InProcessQueue(new Workspace(data)), webRoot });
+    const queue = new InProcessQueue(new Workspace(data), 1, (id, err) => process.stderr.write(`job ${id} failed: ${String(err)}\n`));
+    app = await createServer({ data, queue, webRoot });
     await app.listen({ host: '127.0.0.1', port: 0 });
     served = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/`;
   });
@@ -273,6 +284,109 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     const zip = await exportZip(page, 'server');
     const masks = masksOf(zip);
     for (let i = 0; i <= LAST; i++) assert.deepEqual(masks[i], browserMasks[i], `frame ${i}: server equals browser`);
+    assert.deepEqual((page as Page & { errors?: string[] }).errors, []);
+    await page.close();
+  });
+
+  test('video files: mp4 and webm decode to every frame, numbered as the server numbers them; mp4 export; cancel', async () => {
+    const mp4 = await makeClip(join(root, 'clips'), { frames: 24 });
+    const webm = await makeClip(join(root, 'clips'), { frames: 24, container: 'webm' });
+    const kf = join(root, 'clip-kf.png');
+    writeFileSync(kf, mp4.keyframePng);
+    const page = await openPage(served);
+    for (const clip of [mp4, webm]) {
+      await page.setInputFiles('#open-video', clip.mp4);
+      await page.waitForFunction('window.vprop.frames === 24 || /error/.test(document.getElementById("message").className)', null, {
+        timeout: 60_000,
+      });
+      assert.equal(await page.evaluate('window.vprop.frames'), 24, (await page.textContent('#message')) ?? '');
+    }
+    // On the server: the page refuses to run when the server's frame count differs from its own.
+    await page.setInputFiles('#import-mask', kf);
+    await page.selectOption('#run-on', 'server');
+    await page.selectOption('#engine', 'bilateral');
+    const remote = await propagate(page);
+    assert.equal(remote.where, 'server');
+    assert.equal(remote.received, 24);
+    // In the browser, then an mp4 of the overlay encoded with WebCodecs.
+    await page.selectOption('#run-on', 'browser');
+    await page.selectOption('#engine', 'copy');
+    await propagate(page);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#export-video')]);
+    const video = join(root, 'overlay.mp4');
+    await download.saveAs(video);
+    const probe = spawnSync(
+      'ffprobe',
+      ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', video],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(probe.stdout.trim(), '24', probe.stderr);
+    // Cancel: a full-size bilateral run over the DAVIS clip stops when asked.
+    await loadBlackswan(page);
+    await page.setInputFiles('#import-mask', join(davis.path, '..', '..', '..', 'Annotations', '480p', 'blackswan', '00000.png'));
+    await page.selectOption('#engine', 'bilateral');
+    await page.click('#propagate');
+    await page.waitForFunction(
+      "Number(document.getElementById('progress').value) >= 1 && document.getElementById('progress').max > 1",
+      null,
+      {
+        timeout: 120_000,
+      },
+    );
+    await page.click('#cancel');
+    await page.waitForFunction("document.body.dataset.run === 'idle'", null, { timeout: 120_000 });
+    assert.match((await page.textContent('#run-status')) ?? '', /cancelled after \d+ frames/);
+    assert.ok(((await page.evaluate('window.vprop.lastRun.received')) as number) < 50);
+    assert.deepEqual((page as Page & { errors?: string[] }).errors, []);
+    await page.close();
+  });
+
+  test('colour: a coloured key-frame propagated in the browser equals the CLI’s colour frames', async () => {
+    const page = await openPage(served);
+    await loadBlackswan(page);
+    await page.selectOption('#task', 'color');
+    const colourKey = join(davis.path, '00000.jpg');
+    await page.setInputFiles('#import-color', colourKey);
+    await page.waitForFunction('window.vprop.keyframes.length === 1');
+    await page.fill('#max-internal-size', WORK_SIZE);
+    await page.fill('#range-to', '3');
+    await page.selectOption('#direction', 'forward');
+    const run = await propagate(page);
+    assert.deepEqual(run.computed, [1, 2, 3]);
+    const zip = await exportZip(page, 'colour');
+    const out = join(root, 'cli-colour');
+    vprop(
+      'propagate',
+      davis.path,
+      '--task',
+      'color',
+      '--keyframes',
+      `0:${colourKey}`,
+      '--engine',
+      'bilateral',
+      '--max-internal-size',
+      WORK_SIZE,
+      '--to',
+      '3',
+      '--direction',
+      'forward',
+      '--no-video',
+      '--quiet',
+      '--out',
+      out,
+    );
+    for (let i = 1; i <= 3; i++) {
+      const mine = await sharp(zip[`frames/${stem(i)}.png`])
+        .raw()
+        .toBuffer();
+      const theirs = await sharp(join(out, 'frames', `${stem(i)}.png`))
+        .raw()
+        .toBuffer();
+      assert.ok(mine.equals(theirs), `colour frame ${i}: browser equals CLI`);
+    }
+    await page.screenshot({ path: join(artifacts, 'browser-colour.png') });
     assert.deepEqual((page as Page & { errors?: string[] }).errors, []);
     await page.close();
   });

@@ -35,7 +35,10 @@ export async function runServe(o: ServeCliOptions, version: string): Promise<num
     const q = new RedisQueue(o.queue);
     await q.ready();
     queue = q;
-  } else queue = new InProcessQueue(new Workspace(data), o.concurrency);
+  } else
+    queue = new InProcessQueue(new Workspace(data), o.concurrency, (id, err) =>
+      process.stderr.write(`vprop serve: job ${id} failed: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
   const app = await createServer({ data, queue, token, maxUploadBytes: o.maxUploadMb * 1024 * 1024, maxFrames: o.maxFrames, version });
   const address = await app.listen({ host: o.host, port: o.port });
   const url = new URL(address);

@@ -147,33 +147,32 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
   emit({ type: 'state', state: 'running', attempt });
   const files = getTaskFiles(spec.task);
   let writer: ReturnType<typeof files.openWriter> | undefined;
-  const session = await openVideo(join(dir, spec.input), {
-    task: spec.task,
-    engine: spec.engine,
-    engineOptions: spec.engineOptions,
-    cacheDir: paths.cache,
-    signal,
-    maxInternalSize: spec.maxInternalSize,
-    refine: spec.refine,
-    onProgress: (p) => {
-      computed = p.done;
-      computedFrames.add(p.frame);
-      emit({ type: 'progress', done: p.done, total: p.total, fps: p.framesPerSecond, frame: p.frame });
-    },
-  }).catch((err) => {
-    clearInterval(poll);
-    throw err;
-  });
+  let session: Awaited<ReturnType<typeof openVideo>> | undefined;
   try {
+    session = await openVideo(join(dir, spec.input), {
+      task: spec.task,
+      engine: spec.engine,
+      engineOptions: spec.engineOptions,
+      cacheDir: paths.cache,
+      signal,
+      maxInternalSize: spec.maxInternalSize,
+      refine: spec.refine,
+      onProgress: (p) => {
+        computed = p.done;
+        computedFrames.add(p.frame);
+        emit({ type: 'progress', done: p.done, total: p.total, fps: p.framesPerSecond, frame: p.frame });
+      },
+    });
+    const sess = session;
     for (const k of spec.keyframes) {
       const file = join(paths.keyframes, k.file);
       try {
-        session.addKeyframe(k.index, await files.readAnnotation(file), { mode: k.mode, source: `key-frame ${k.index}` });
+        sess.addKeyframe(k.index, await files.readAnnotation(file), { mode: k.mode, source: `key-frame ${k.index}` });
       } catch (err) {
         throw err instanceof InputError || err instanceof RangeError ? new JobInputError((err as Error).message) : err;
       }
     }
-    const info = session.source.info;
+    const info = sess.source.info;
     writer = files.openWriter(paths.out, {
       width: info.width,
       height: info.height,
@@ -182,8 +181,8 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
       probabilities: false,
     });
     const w = writer;
-    for await (const r of session.propagate({ direction: spec.direction, from: spec.from, to: spec.to, signal })) {
-      await w.write(r, () => session.source.frame(r.index));
+    for await (const r of sess.propagate({ direction: spec.direction, from: spec.from, to: spec.to, signal })) {
+      await w.write(r, () => sess.source.frame(r.index));
       written++;
       emit({ type: 'frame', index: r.index, written, computed: computedFrames.has(r.index) });
       // The status file is for readers that come later; a few writes a second are enough.
@@ -193,7 +192,7 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
       }
     }
     await w.close();
-    const done = await status('done', { computedFrames: [...computedFrames].sort((a, b) => a - b), objectIds: [...session.objectIds] });
+    const done = await status('done', { computedFrames: [...computedFrames].sort((a, b) => a - b), objectIds: [...sess.objectIds] });
     emit({ type: 'state', state: 'done' });
     return done;
   } catch (err) {
@@ -211,7 +210,7 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
     throw err;
   } finally {
     clearInterval(poll);
-    await session.dispose();
+    await session?.dispose();
   }
 }
 

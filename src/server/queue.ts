@@ -64,6 +64,8 @@ export class InProcessQueue implements JobQueue {
   constructor(
     private readonly workspace: Workspace,
     private readonly concurrency = 1,
+    /** Told about every job that ends in an error (its status file says the same). */
+    private readonly onJobError?: (jobId: string, err: unknown) => void,
   ) {
     this.events.setMaxListeners(0);
   }
@@ -95,8 +97,9 @@ export class InProcessQueue implements JobQueue {
       const controller = new AbortController();
       this.running.set(id, controller);
       runJob(this.workspace.jobDir(id), { signal: controller.signal, onEvent: (e) => this.events.emit(id, e) })
-        .catch(() => {
-          // The job's status file and its last event say how it ended.
+        .catch((err) => {
+          // The job's status file and its last event say how it ended; cancellations are not errors.
+          if (!isAbortError(err)) this.onJobError?.(id, err);
         })
         .finally(() => {
           this.running.delete(id);

@@ -17,6 +17,7 @@ import { Mp4Sink } from '../../src/video/sinks.js';
 export type Json = any;
 
 export interface Clip {
+  /** The video file (mp4 unless made as webm). */
   readonly mp4: string;
   readonly keyframePng: Uint8Array;
   readonly width: number;
@@ -25,12 +26,15 @@ export interface Clip {
 }
 
 /** A synthetic scene as an mp4 and its frame-0 ground truth masks (the key-frame). */
-export async function makeClip(dir: string, opts: { frames: number; width?: number; height?: number; seed?: number }): Promise<Clip> {
+export async function makeClip(
+  dir: string,
+  opts: { frames: number; width?: number; height?: number; seed?: number; container?: 'mp4' | 'webm' },
+): Promise<Clip> {
   const width = opts.width ?? 160;
   const height = opts.height ?? 120;
   const scene = createScene({ seed: opts.seed ?? 3, width, height, frames: opts.frames, objects: 2 });
   mkdirSync(dir, { recursive: true });
-  const mp4 = join(dir, `clip-${opts.frames}.mp4`);
+  const mp4 = join(dir, `clip-${opts.frames}-${width}x${height}.${opts.container ?? 'mp4'}`);
   const sink = new Mp4Sink(mp4, { width, height, fps: 10, crf: 12 });
   for (let t = 0; t < opts.frames; t++) await sink.write(t, scene.render(t).rgb);
   await sink.close();

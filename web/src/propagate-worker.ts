@@ -71,6 +71,9 @@ async function propagate(runId: number, s: RunSettings): Promise<void> {
       post({ type: 'progress', runId, done: p.done, total: p.total, fps: p.framesPerSecond, frame: p.frame });
     };
     for await (const r of iterator) {
+      // Frames in memory resolve at once, so the loop would never leave the microtask queue and a
+      // cancel message could not be handled until the end: give the event loop a turn per frame.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const labels = r.labels ? new Uint8Array(r.labels.data) : undefined;
       const rgb = r.rgb ? new Uint8Array(r.rgb.data) : undefined;
       post({ type: 'result', runId, index: r.index, isKeyframe: r.isKeyframe, computed: computed.has(r.index), labels, rgb }, [
