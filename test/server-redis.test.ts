@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -173,6 +173,22 @@ describe('vprop serve with BullMQ on Redis and vprop worker processes', { skip }
     assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
     assert.ok(Object.keys(a).includes('overlay.mp4') && Object.keys(a).length === long.frames + 1);
     for (const name of Object.keys(a)) assert.ok(a[name].equals(b[name]), `${name} is byte-identical`);
+  });
+
+  test('a job that keeps failing is retried, then failed with its reason', async () => {
+    await queue.pause();
+    const id = await submitJob(base, clip, new Uint8Array(readFileSync(clip.mp4)));
+    // Damage the job's own copy of its input before any worker sees it: every attempt fails.
+    const input = join(data, 'jobs', id, 'input.mp4');
+    rmSync(input);
+    writeFileSync(input, 'not a video any more');
+    await queue.resume();
+    const final = await waitForJob(base, id, 120_000);
+    assert.equal(final.status.state, 'failed');
+    assert.equal(final.status.attempt, 3, 'three attempts');
+    assert.match(final.status.error, /input\.mp4/);
+    const attempts = workers.flatMap((w) => w.log.filter((l) => l.includes(id) && l.includes('attempt')));
+    assert.equal(attempts.length, 3, attempts.join('\n'));
   });
 
   test('Redis stopped and restarted mid-run: the jobs continue and complete', async () => {

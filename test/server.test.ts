@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { zipSync } from 'fflate';
+import { srgbToLinear } from '../src/formats/color.js';
+import { decodeExr, encodeExr } from '../src/formats/exr.js';
 import { decodeLabelPng, encodePalettePng, encodeRgbPng } from '../src/formats/png.js';
 import { decodeRle } from '../src/formats/rle.js';
 import { createServer } from '../src/server/app.js';
@@ -145,6 +147,39 @@ describe('vprop serve, in-process queue', () => {
       const n = `masks/${String(i).padStart(5, '0')}.png`;
       assert.deepEqual(decodeLabelPng(zb[n], n).data, expected.get(i), `frame ${i} equals a fresh run's`);
     }
+  });
+
+  test('HDR: an OpenEXR key-frame gives a job of EXR frames', async () => {
+    const v = await call(base, 'POST', '/api/videos', new Blob([mp4]), 'video/mp4');
+    const frame = createScene({ seed: 3, width: clip.width, height: clip.height, frames: clip.frames, objects: 2 }).render(0).rgb;
+    const n = clip.width * clip.height;
+    const radiance = new Float32Array(3 * n);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) radiance[c * n + i] = 4 * srgbToLinear(frame.data[3 * i + c] / 255);
+    const exr = encodeExr({ width: clip.width, height: clip.height, channels: ['R', 'G', 'B'], data: radiance });
+    const png = await call(base, 'PUT', `/api/videos/${v.json.id}/keyframes/0?task=hdr`, new Blob([clip.keyframePng]), 'image/png');
+    assert.equal(png.status, 415, 'an HDR key-frame must be EXR or .hdr');
+    const put = await call(base, 'PUT', `/api/videos/${v.json.id}/keyframes/0?task=hdr`, new Blob([exr]), 'image/x-exr');
+    assert.equal(put.status, 201, JSON.stringify(put.json));
+    const job = await call(
+      base,
+      'POST',
+      '/api/jobs',
+      JSON.stringify({ videoId: v.json.id, task: 'hdr', engine: 'bilateral', to: 4 }),
+      'application/json',
+    );
+    assert.equal((await waitForJob(base, job.json.id)).status.state, 'done');
+    const zip = await fetchZip(base, job.json.id);
+    assert.deepEqual(
+      Object.keys(zip).sort(),
+      [0, 1, 2, 3, 4].map((i) => `exr/${String(i).padStart(5, '0')}.exr`),
+    );
+    const key = decodeExr(zip['exr/00000.exr'], 'exr/00000.exr');
+    const r = key.data.subarray(key.channels.indexOf('R') * n, (key.channels.indexOf('R') + 1) * n);
+    for (let i = 0; i < n; i += 97)
+      assert.ok(Math.abs(r[i] - radiance[i]) <= 0.01 * radiance[i] + 1e-3, `key-frame radiance kept at pixel ${i}`);
+    const later = decodeExr(zip['exr/00004.exr'], 'exr/00004.exr');
+    assert.equal(later.width, clip.width);
+    assert.equal((await call(base, 'GET', `/api/jobs/${job.json.id}/video`)).status, 404, 'HDR jobs write no video');
   });
 
   test('cancel stops a running job; delete removes its workspace', async () => {
@@ -293,6 +328,37 @@ describe('vprop serve refuses bad input with a clear 4xx and writes nothing outs
     );
     assert.equal(outOfRange.status, 400);
     assert.match(outOfRange.json.error, /outside the video/);
+  });
+});
+
+describe('restart', () => {
+  test('jobs a stopped server left running resume from their cache when it starts again', async () => {
+    const dir = join(root, 'data-restart');
+    mkdirSync(dir);
+    const first = await createServer({ data: dir, queue: new InProcessQueue(new Workspace(dir)) });
+    await first.listen({ host: '127.0.0.1', port: 0 });
+    const b1 = `http://127.0.0.1:${(first.server.address() as { port: number }).port}`;
+    const id = await submitJob(b1, long, new Uint8Array(readFileSync(long.mp4)));
+    for (let i = 0; i < 600; i++) {
+      const s = (await call(b1, 'GET', `/api/jobs/${id}`)).json.status;
+      if (s.written >= 20) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await first.close(); // interrupts the running job
+    const left = JSON.parse(readFileSync(join(dir, 'jobs', id, 'status.json'), 'utf8'));
+    assert.equal(left.state, 'running');
+    assert.ok(left.written < long.frames, 'it was interrupted');
+    const second = await createServer({ data: dir, queue: new InProcessQueue(new Workspace(dir)) });
+    try {
+      await second.listen({ host: '127.0.0.1', port: 0 });
+      const b2 = `http://127.0.0.1:${(second.server.address() as { port: number }).port}`;
+      const final = await waitForJob(b2, id);
+      assert.equal(final.status.state, 'done');
+      assert.ok(final.status.computed <= long.frames - 20, `resumed from the cache (computed ${final.status.computed})`);
+      assert.equal(final.status.written, long.frames);
+    } finally {
+      await second.close();
+    }
   });
 });
 

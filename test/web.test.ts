@@ -83,8 +83,10 @@ async function openPage(url: string): Promise<Page> {
 }
 
 async function loadBlackswan(page: Page): Promise<void> {
+  const before = (await page.evaluate('window.vprop.loads')) as number;
   await page.setInputFiles('#open-folder', davis.path);
-  await page.waitForFunction('window.vprop.frames === 50', null, { timeout: 120_000 });
+  await page.waitForFunction(`window.vprop.loads === ${before + 1}`, null, { timeout: 120_000 });
+  assert.equal(await page.evaluate('window.vprop.frames'), 50);
 }
 
 /** Image coordinates to page coordinates on the painting canvas. */
@@ -294,15 +296,16 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     const kf = join(root, 'clip-kf.png');
     writeFileSync(kf, mp4.keyframePng);
     const page = await openPage(served);
-    for (const clip of [mp4, webm]) {
+    for (const [k, clip] of [mp4, webm].entries()) {
       await page.setInputFiles('#open-video', clip.mp4);
-      await page.waitForFunction('window.vprop.frames === 24 || /error/.test(document.getElementById("message").className)', null, {
+      await page.waitForFunction(`window.vprop.loads === ${k + 1} || /error/.test(document.getElementById("message").className)`, null, {
         timeout: 60_000,
       });
       assert.equal(await page.evaluate('window.vprop.frames'), 24, (await page.textContent('#message')) ?? '');
     }
     // On the server: the page refuses to run when the server's frame count differs from its own.
     await page.setInputFiles('#import-mask', kf);
+    await page.waitForFunction('window.vprop.keyframes.length === 1');
     await page.selectOption('#run-on', 'server');
     await page.selectOption('#engine', 'bilateral');
     const remote = await propagate(page);
@@ -326,6 +329,7 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     // Cancel: a full-size bilateral run over the DAVIS clip stops when asked.
     await loadBlackswan(page);
     await page.setInputFiles('#import-mask', join(davis.path, '..', '..', '..', 'Annotations', '480p', 'blackswan', '00000.png'));
+    await page.waitForFunction('window.vprop.keyframes.length === 1');
     await page.selectOption('#engine', 'bilateral');
     await page.click('#propagate');
     await page.waitForFunction(

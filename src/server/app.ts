@@ -518,6 +518,20 @@ export async function createServer(opts: ServerOptions): Promise<FastifyInstance
   app.addHook('onClose', async () => {
     await queue.close();
   });
+
+  // The in-process queue lives in this process: jobs a previous server left queued or running are
+  // queued again, in the order they were made, and resume from their workspace caches. (A Redis
+  // queue keeps its jobs itself.)
+  if (queue.kind === 'in-process') {
+    const unfinished: Array<{ id: string; createdAt: string }> = [];
+    for (const id of (await readdir(ws.jobsRoot)).filter((n) => /^[0-9a-f]{32}$/.test(n))) {
+      const spec = await readSpec(ws.jobDir(id)).catch(() => undefined);
+      const status = await readStatus(ws.jobDir(id)).catch(() => undefined);
+      if (spec && !TERMINAL_STATES.includes(status?.state ?? 'queued')) unfinished.push({ id, createdAt: spec.createdAt });
+    }
+    unfinished.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    for (const j of unfinished) await queue.enqueue(j.id);
+  }
   return app;
 }
 

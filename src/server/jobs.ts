@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { AbortError, InputError, isAbortError } from '../core/errors.js';
 import type { Task } from '../core/types.js';
 import { openVideo } from '../session/open.js';
@@ -203,7 +203,8 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
       throw new AbortError('job cancelled');
     }
     if (isAbortError(err)) throw err; // stopped, not cancelled: the next attempt resumes
-    const message = err instanceof Error ? err.message : String(err);
+    // Paths inside the workspace are named relative to it: clients see "input.mp4", not the server's folders.
+    const message = (err instanceof Error ? err.message : String(err)).split(`${dir}${sep}`).join('');
     const final = opts.lastAttempt !== false || err instanceof JobInputError;
     await status(final ? 'failed' : 'retrying', { error: message });
     emit({ type: 'state', state: final ? 'failed' : 'retrying', error: message });

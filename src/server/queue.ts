@@ -184,6 +184,15 @@ export class RedisQueue implements JobQueue {
     return state === 'waiting' || state === 'delayed' || state === 'active' || state === 'prioritized' || state === 'waiting-children';
   }
 
+  /** Stop handing jobs to workers (maintenance); queued jobs wait. */
+  async pause(): Promise<void> {
+    await this.queue.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.queue.resume();
+  }
+
   /** Counts by state, for tests and monitoring. */
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');

@@ -105,6 +105,8 @@ const state = {
   serverKeyframes: new Map<string, number>(),
   lastServerJob: undefined as { id: string; key: string } | undefined,
   lastSummary: undefined as undefined | { where: string; frames: number; computed: number; changed: number; seconds: number },
+  /** Videos opened so far (tests wait for the next one). */
+  loads: 0,
 };
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -148,6 +150,7 @@ async function openLoaded(load: () => Promise<LoadedVideo>): Promise<void> {
     buildStrip();
     renderObjects();
     show(0);
+    state.loads++;
     say(`opened ${video.name}: paint the objects on a frame, then propagate`);
   } catch (err) {
     say(err instanceof Error ? err.message : String(err), true);
@@ -577,7 +580,11 @@ function acceptResult(run: RunInfo, index: number, labels: Uint8Array | undefine
 
 ui.propagate.addEventListener('click', () => {
   if (!state.video || state.run) return;
-  if (state.keyframes.size === 0) return say('no key-frame yet: paint or import one first', true);
+  if (state.keyframes.size === 0) {
+    document.body.dataset.run = 'error';
+    say('no key-frame yet: paint or import one first', true);
+    return;
+  }
   // An edit in progress on a result frame becomes a key-frame (a correction) before running.
   document.body.dataset.run = 'running';
   if (ui.runOn.value === 'server') void runOnServer();
@@ -713,12 +720,40 @@ function followJob(server: ServerClient, run: RunInfo, jobId: string, v: LoadedV
       const f = JSON.parse((e as MessageEvent).data) as { index: number; computed: boolean };
       if (state.task !== 'hdr') fetchFrame(f.index, f.computed);
     });
+    let finished = false;
+    // The event stream is the fast path; a status poll makes the page finish even when a proxy or
+    // a network hiccup swallowed the stream's last events.
+    const poll = setInterval(() => {
+      void server
+        .job(jobId)
+        .then((view) => {
+          const s = view.status.state;
+          if (s === 'done' || s === 'failed' || s === 'cancelled') void finish(view.status);
+        })
+        .catch(() => {});
+    }, 3000);
     const finish = async (final: { state: string; error?: string }) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(poll);
       events.close();
       await fetching.catch((err) => say(String(err), true));
       if (final.state === 'done') {
         const view = await server.job(jobId);
         state.objectIds = view.status.objectIds ?? [];
+        // Frames whose events were lost are fetched now: the results are complete either way.
+        if (state.task !== 'hdr') {
+          const s = settings();
+          const last = Math.min(v.bitmaps.length - 1, s.to ?? v.bitmaps.length - 1);
+          for (let i = s.from ?? 0; i <= last; i++) {
+            if (run.received.has(i)) continue;
+            const bytes = await server.frame(jobId, i).catch(() => undefined);
+            if (!bytes) continue; // not a result of this run (e.g. before the first key-frame forward)
+            if (state.task === 'mask')
+              acceptResult(run, i, decodeLabelPng(bytes, `frame ${i}`).data, undefined, !!view.status.computedFrames?.includes(i));
+            else acceptResult(run, i, undefined, await pngToRgb(bytes, v), !!view.status.computedFrames?.includes(i));
+          }
+        }
         summarize(run, (performance.now() - run.started) / 1000);
       } else
         endRun(
@@ -815,6 +850,9 @@ async function start(): Promise<void> {
 (window as unknown as { vprop: unknown }).vprop = {
   get frames() {
     return state.video?.bitmaps.length ?? 0;
+  },
+  get loads() {
+    return state.loads;
   },
   get keyframes() {
     return [...state.keyframes.keys()].sort((a, b) => a - b);
