@@ -282,6 +282,9 @@ describe('web app in headless Chromium on DAVIS blackswan', { skip }, () => {
     const run = await propagate(page);
     assert.equal(run.where, 'server');
     assert.equal(run.received, LAST + 1);
+    // The last propagated frame, as a person checks a run (and as README's screenshot shows it).
+    await page.fill('#scrubber', String(LAST));
+    await page.dispatchEvent('#scrubber', 'input');
     await page.screenshot({ path: join(artifacts, 'server-propagated.png') });
     const zip = await exportZip(page, 'server');
     const masks = masksOf(zip);

@@ -491,6 +491,8 @@ ui.task.addEventListener('change', () => {
   ui.importExrLabel.hidden = state.task !== 'hdr';
   ($('objects-section') as HTMLElement).hidden = state.task !== 'mask';
   ($('tools-section') as HTMLElement).hidden = state.task !== 'mask';
+  ($('keyframe-mode-row') as HTMLElement).hidden = state.task !== 'mask';
+  ui.clearFrame.hidden = state.task !== 'mask';
   fillEngines();
   updateStrip();
   if (state.video) show(state.frame);
