@@ -175,6 +175,28 @@ describe('vprop serve with BullMQ on Redis and vprop worker processes', { skip }
     for (const name of Object.keys(a)) assert.ok(a[name].equals(b[name]), `${name} is byte-identical`);
   });
 
+  test('a worker stopped with SIGTERM hands its job back; another finishes it without spending an attempt', async () => {
+    const id = await submitJob(base, long, new Uint8Array(readFileSync(long.mp4)));
+    let runner: string | undefined;
+    for (let i = 0; i < 1200 && !runner; i++) {
+      const s = (await call(base, 'GET', `/api/jobs/${id}`)).json.status;
+      if (s.state === 'running' && s.written >= 5) runner = s.worker;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(runner, 'the job got going');
+    const w = workers.find((x) => x.child.pid === Number((runner as string).split(':').pop()));
+    assert.ok(w);
+    const exited = new Promise<number | null>((r) => w.child.once('exit', (code) => r(code)));
+    w.child.kill('SIGTERM');
+    assert.equal(await exited, 0, 'the worker exits cleanly');
+    assert.ok(w.log.some((l) => l.includes(`job ${id} handed back`)));
+    await waitReady(startWorker());
+    const final = await waitForJob(base, id, 240_000);
+    assert.equal(final.status.state, 'done');
+    assert.equal(final.status.attempt, 1, 'no attempt spent');
+    assert.notEqual(final.status.worker, runner);
+  });
+
   test('a job that keeps failing is retried, then failed with its reason', async () => {
     await queue.pause();
     const id = await submitJob(base, clip, new Uint8Array(readFileSync(clip.mp4)));

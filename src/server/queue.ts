@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { Queue, QueueEvents, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { InputError, isAbortError } from '../core/errors.js';
 import { type JobEvent, JobInputError, runJob } from './jobs.js';
 import { Workspace } from './workspace.js';
@@ -234,7 +234,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ close(): Promi
   const shutdown = new AbortController();
   const worker = new Worker(
     QUEUE_NAME,
-    async (job) => {
+    async (job, token) => {
       const jobId = (job.data as { jobId: string }).jobId;
       const attempts = job.opts.attempts ?? 1;
       const attempt = job.attemptsMade + 1;
@@ -252,7 +252,13 @@ export async function startWorker(opts: WorkerOptions): Promise<{ close(): Promi
         log(`${name}: job ${jobId} done (${status.written} frames, ${status.computed} computed)`);
         return { written: status.written, computed: status.computed, worker: name };
       } catch (err) {
-        if (isAbortError(err) && shutdown.signal.aborted) throw err; // resumes elsewhere
+        if (isAbortError(err) && shutdown.signal.aborted) {
+          // This worker is stopping: hand the job back to the queue without spending an attempt;
+          // the next worker resumes it from its cache.
+          await job.moveToWait(token);
+          log(`${name}: job ${jobId} handed back (worker stopping)`);
+          throw new WaitingError();
+        }
         if (isAbortError(err)) throw new UnrecoverableError('cancelled');
         if (err instanceof JobInputError) throw new UnrecoverableError(err.message);
         log(`${name}: job ${jobId} failed: ${err instanceof Error ? err.message : String(err)}`);
