@@ -12,7 +12,7 @@
  * before 130) cannot open video files; they can still open folders of frames.
  *
  * Frames are kept twice: as ImageBitmaps for display and as interleaved RGB for the propagation
- * worker (transferred to it). A 100-frame 854x480 clip takes about 250 MB.
+ * worker (transferred to it). A 100-frame 854x480 clip takes about 290 MB.
  */
 import { ALL_FORMATS, BlobSource, Input, VideoSampleSink } from 'mediabunny';
 import { naturalCompare } from '../../src/browser.js';
