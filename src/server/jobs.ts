@@ -19,6 +19,8 @@ import { openVideo } from '../session/open.js';
 import type { Direction, KeyframeMode } from '../session/session.js';
 import { getTaskFiles } from '../tasks/files.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { openSource } from '../video/open.js';
+import type { FrameSource } from '../video/types.js';
 import { jobPaths } from './workspace.js';
 
 export type JobState = 'queued' | 'running' | 'retrying' | 'done' | 'failed' | 'cancelled';
@@ -149,7 +151,7 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
   let writer: ReturnType<typeof files.openWriter> | undefined;
   let session: Awaited<ReturnType<typeof openVideo>> | undefined;
   try {
-    session = await openVideo(join(dir, spec.input), {
+    session = await openVideo(await openJobSource(dir, spec, signal), {
       task: spec.task,
       engine: spec.engine,
       engineOptions: spec.engineOptions,
@@ -213,6 +215,23 @@ export async function runJob(dir: string, opts: RunJobOptions = {}): Promise<Job
     clearInterval(poll);
     await session?.dispose();
   }
+}
+
+/**
+ * The job's input, named after its video id: every job of one video then has the same source
+ * name in the session's cache signatures (so a job `basedOn` another reuses its results), and
+ * errors about the input name the video, not the server's folders. Uploaded videos never change,
+ * so the id names the content.
+ */
+async function openJobSource(dir: string, spec: JobSpec, signal: AbortSignal): Promise<FrameSource> {
+  const frames = await openSource(join(dir, spec.input), { signal });
+  return {
+    info: { ...frames.info, origin: `video ${spec.videoId}` },
+    frame: (index) => frames.frame(index),
+    frames: (from, to) => frames.frames(from, to),
+    [Symbol.asyncIterator]: () => frames[Symbol.asyncIterator](),
+    close: () => frames.close(),
+  };
 }
 
 async function removePartials(dir: string): Promise<void> {
