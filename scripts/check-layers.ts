@@ -1,6 +1,7 @@
 /**
- * Checks that imports between the folders of src/ point down the layers of DESIGN.md, and that the
- * browser entry (src/browser.ts) reaches no Node-only module.
+ * Checks that imports between the folders of src/ point down the layers of DESIGN.md, that the
+ * browser entry (src/browser.ts) reaches no Node-only module, and that the web app (web/src) uses
+ * the library only through that entry.
  *
  *   node --import tsx scripts/check-layers.ts [--json]
  *
@@ -8,8 +9,8 @@
  * from` and dynamic `import('…')` of a relative path counts (type-only imports too: a type from a
  * higher layer is a dependency on it all the same).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Layer of each top-level folder of src/ (a module may import its own folder or lower layers). */
@@ -26,9 +27,10 @@ export const LAYERS: Record<string, number> = {
   memory: 6,
   engines: 7,
   session: 8,
-  cli: 9,
   server: 9,
   web: 9,
+  // The command line launches the server (`vprop serve`, `vprop worker`), so it sits above it.
+  cli: 10,
   '(entry)': 10,
 };
 
@@ -127,6 +129,21 @@ export function checkLayers(): Violation[] {
           imports: spec,
           problem: `reached from src/browser.ts (${[...via, relative(root, file)].join(' → ')}) but needs Node`,
         });
+      }
+    }
+  }
+  // The web app (web/, a surface bundled for browsers) reaches the library through its browser
+  // entry only, and needs no Node module.
+  const web = join(root, 'web', 'src');
+  for (const file of existsSync(web) ? listTs(web) : []) {
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const rel = relative(root, file);
+      if (spec.startsWith('.')) {
+        const target = resolveTs(file, spec);
+        if (!target.startsWith(web + sep) && target !== join(src, 'browser.ts'))
+          violations.push({ file: rel, imports: spec, problem: 'web/ may import the library only through src/browser.ts' });
+      } else if (spec.startsWith('node:') || NODE_ONLY_PACKAGES.some((p) => spec === p || spec.startsWith(`${p}/`))) {
+        violations.push({ file: rel, imports: spec, problem: 'web/ runs in browsers but this needs Node' });
       }
     }
   }

@@ -15,3 +15,7 @@ for (const name of readdirSync(from)) {
   n++;
 }
 if (n === 0) throw new Error(`no bundled weights in ${from}`);
+
+// The HTTP API's OpenAPI description, next to the compiled server (served at /api/openapi.yaml).
+mkdirSync(join(root, 'dist', 'server'), { recursive: true });
+copyFileSync(join(root, 'src', 'server', 'openapi.yaml'), join(root, 'dist', 'server', 'openapi.yaml'));

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # --test: also install what only the test suite uses (OpenEXR reference tools, Blender's CC0 DWAB
-# panoramas, Debian's PyTorch and ONNX for the training/ tests); tests that need them skip with a
-# reason when they are absent.
+# panoramas, Debian's PyTorch and ONNX for the training/ tests, Chromium and redis-server for the web
+# app and server tests); tests that need them skip with a reason when they are absent.
 # --torch: install PyTorch for `vprop train` without the other test dependencies.
 with_test_deps=0
 with_torch=0
@@ -40,6 +40,11 @@ fi
 
 if [ $with_test_deps = 1 ] && ! { command -v exrmaketiled >/dev/null && [ -d /usr/share/blender/datafiles/studiolights/world ]; }; then
   apt_install 0 openexr blender-data
+fi
+# The web and server tests: Debian's Chromium (driven by playwright-core; no browser download) and
+# redis-server (the tests start their own on a free loopback port). Tests skip without them.
+if [ $with_test_deps = 1 ] && ! { command -v chromium >/dev/null && command -v redis-server >/dev/null; }; then
+  apt_install 1 chromium redis-server
 fi
 # PyTorch for training/ (`vprop train`, and its tests with --test). Debian's build is visible to
 # /usr/bin/python3 only. VPROP_SKIP_TORCH=1 skips it.

@@ -16,6 +16,8 @@ export * from './formats/exr.js';
 export * from './formats/flo.js';
 export * from './formats/npy.js';
 export * from './formats/png.js';
+// The Node encoders (node:zlib) win over the browser entry's (fflate) of the same names.
+export { encodeBinaryMaskPng, encodePalettePng, encodeRgbPng } from './formats/png.js';
 export * from './formats/rgbe.js';
 export * from './models/index.js';
 export * from './ops/flow.js';

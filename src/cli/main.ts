@@ -12,6 +12,7 @@ import { runEval } from './eval.js';
 import { runFlow } from './flow.js';
 import { runInfo } from './info.js';
 import { runPropagate } from './propagate.js';
+import { runServe, runWorker } from './serve.js';
 import { runTrain } from './train.js';
 
 /** The package version (package.json two levels up from src/cli and from dist/cli). */
@@ -152,6 +153,31 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-flow <px>', 'flow magnitude of full colour saturation in the PNG', positiveArg)
     .option('--json', 'machine-readable summary on stdout')
     .action((a, b, o) => run(() => runFlow(a, b, o))());
+
+  program
+    .command('serve')
+    .description('the web app and the HTTP API (openapi.yaml): upload, key-frames, jobs with progress, downloads')
+    .option('--host <addr>', 'address to listen on; anything but loopback needs --token', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free one)', intArg(0, 65535), 8321)
+    .option('--token <secret>', 'required on every API request (default $VPROP_TOKEN); needed with a non-loopback --host')
+    .option('--data <dir>', 'uploads and job workspaces (shared with workers when --queue is given)', 'vprop-data')
+    .option('--queue <url>', 'run jobs on BullMQ over Redis (redis://HOST:PORT) with `vprop worker` processes')
+    .option('--concurrency <n>', 'in-process queue: jobs at a time', intArg(1, 64), 1)
+    .option('--max-upload-mb <n>', 'largest upload', intArg(1), 2048)
+    .option('--max-frames <n>', 'most frames per video', intArg(1), 10_000)
+    .option('-q, --quiet', 'less output')
+    .action((o) => run(() => runServe(o, packageVersion()))());
+
+  program
+    .command('worker')
+    .description('run jobs of a `vprop serve --queue redis://...` server (any number of workers, any machine sharing --data)')
+    .requiredOption('--queue <url>', 'redis://HOST:PORT')
+    .requiredOption('--data <dir>', "the server's data folder (a shared file system when on another machine)")
+    .option('--concurrency <n>', 'jobs at a time in this process', intArg(1, 64), 1)
+    .option('--lock-ms <n>', "a dead worker's job is taken over this long after its last lock renewal", intArg(1000), 30_000)
+    .option('--stalled-ms <n>', 'how often to look for jobs of dead workers', intArg(500), 30_000)
+    .option('-q, --quiet', 'no log lines')
+    .action((o) => run(() => runWorker(o))());
 
   program
     .command('train')
