@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${VPROP_PYTHON:-/usr/bin/python3}
-STEPS=${STEPS:-2000}
+STEPS=${STEPS:-1500}
 NICE="nice -n ${NICE_LEVEL:-10}"
 FOLD_A=blackswan,bmx-trees,breakdance,camel,car-roundabout
 FOLD_B=cows,dog,goat,kite-surf,parkour
