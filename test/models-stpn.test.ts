@@ -20,6 +20,7 @@ interface Fixture {
   guide_t: number[];
   guide_kw: number[];
   x: number[];
+  valid: number[];
   scanned: number[];
   y: number[];
 }
@@ -69,6 +70,7 @@ describe('STPN models: ONNX front + TypeScript scan + ONNX back equal PyTorch', 
           guide_t: { data: Float32Array.from(fx.guide_t), dims: [1, G, H, W] },
           guide_kw: { data: Float32Array.from(fx.guide_kw), dims: [1, G, H, W] },
           x: { data: Float32Array.from(fx.x), dims: [1, P, H, W] },
+          valid: { data: Float32Array.from(fx.valid), dims: [1, 1, H, W] },
         });
         const { out } = propagate4(f.code.data, f.gates.data, hidden, H / 2, W / 2);
         const scanDiff = maxAbsDiff(out, fx.scanned);

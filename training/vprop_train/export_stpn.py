@@ -1,6 +1,6 @@
 """ONNX export of an STPN model as two graphs around the scan, and the TypeScript parity fixture.
 
-    PREFIX-front.onnx: guide_t (N,g,H,W), guide_kw (N,g,H,W), x (N,P,H,W)
+    PREFIX-front.onnx: guide_t (N,g,H,W), guide_kw (N,g,H,W), x (N,P,H,W), valid (N,1,H,W)
                        -> gates (N,12h,H/2,W/2), code (N,h,H/2,W/2), feat (N,16,H,W)
     (the scan runs in TypeScript: h = propagate4(code, gates), src/ops/linear-scan.ts)
     PREFIX-back.onnx:  h (N,h,H/2,W/2), x (N,P,H,W), feat (N,16,H,W) -> y (N,P,H,W)
@@ -33,8 +33,8 @@ class _Front(torch.nn.Module):
         super().__init__()
         self.m = m
 
-    def forward(self, guide_t, guide_kw, x):
-        return self.m.front(guide_t, guide_kw, x)
+    def forward(self, guide_t, guide_kw, x, valid):
+        return self.m.front(guide_t, guide_kw, x, valid)
 
 
 class _Back(torch.nn.Module):
@@ -68,13 +68,14 @@ def export_stpn(model: STPN, prefix: str, extra: dict | None = None) -> None:
     H, W = 16, 24
     g = torch.Generator().manual_seed(3)
     gt, gk, x = torch.rand(1, gch, H, W, generator=g), torch.rand(1, gch, H, W, generator=g), torch.randn(1, p, H, W, generator=g)
+    valid = (torch.rand(1, 1, H, W, generator=g) > 0.2).float()
     base = {"vprop.task": model.task, "vprop.hidden": model.hidden, "vprop.property": PROPERTY_UNITS[model.task], "vprop.guide": GUIDE_UNITS[model.task], "vprop.opset": OPSET}
     base.update(extra or {})
     full = {0: "N", 2: "H", 3: "W"}
     half = {0: "N", 2: "H2", 3: "W2"}
-    _save(_Front(model), (gt, gk, x), ["guide_t", "guide_kw", "x"], ["gates", "code", "feat"], {"guide_t": full, "guide_kw": full, "x": full, "gates": half, "code": half, "feat": full}, prefix + "-front.onnx", {**base, "vprop.model": "stpn-front"})
+    _save(_Front(model), (gt, gk, x, valid), ["guide_t", "guide_kw", "x", "valid"], ["gates", "code", "feat"], {"guide_t": full, "guide_kw": full, "x": full, "valid": full, "gates": half, "code": half, "feat": full}, prefix + "-front.onnx", {**base, "vprop.model": "stpn-front"})
     with torch.no_grad():
-        gates, code, feat = model.front(gt, gk, x)
+        gates, code, feat = model.front(gt, gk, x, valid)
         h = propagate4(code, gates)
     _save(_Back(model), (h, x, feat), ["h", "x", "feat"], ["y"], {"h": half, "x": full, "feat": full, "y": full}, prefix + "-back.onnx", {**base, "vprop.model": "stpn-back"})
 
@@ -88,7 +89,8 @@ def make_fixture(model: STPN, path: str, height: int = 16, width: int = 24, seed
     gt = torch.rand(1, gch, height, width, generator=g)
     gk = (gt + 0.1 * torch.randn(1, gch, height, width, generator=g)).clamp(0, 1)
     x = torch.randn(1, p, height, width, generator=g) * (0.3 if model.task == "color" else 2.0)
-    gates, code, feat = model.front(gt, gk, x)
+    valid = (torch.rand(1, 1, height, width, generator=g) > 0.2).float()
+    gates, code, feat = model.front(gt, gk, x, valid)
     h = propagate4(code, gates)
     y = model.back(h, x, feat)
     out = {
@@ -99,6 +101,7 @@ def make_fixture(model: STPN, path: str, height: int = 16, width: int = 24, seed
         "guide_t": gt.flatten().tolist(),
         "guide_kw": gk.flatten().tolist(),
         "x": x.flatten().tolist(),
+        "valid": valid.flatten().tolist(),
         "scanned": h.flatten().tolist(),
         "y": y.flatten().tolist(),
     }

@@ -8,9 +8,10 @@ What the paper fixes and what is chosen here (ANCHORS §4.2 says the rest is unv
 - Guidance: a symmetric U-Net with skip links by summation (the seed's appendix), narrow for a CPU:
   widths 16-32-48-64 at strides 1-2-4-8; the gates come out at stride 2 and the scan runs there.
 - Chosen here: the key-frame's property is first carried along the optical flow to the target
-  (`x = warp(property_key, flow target->key)`, the same DIS flow and bilinear warp as the flowgru
-  engine), so the scan corrects the flow's errors instead of having to move content; the guidance
-  sees the target's guidance image, the warped key guidance and their difference. A property
+  (`x = warp(property_key, flow target->key)`, DIS flow, bilinear, border values replicated so a
+  camera pan extends the edge instead of leaving a hole), so the scan corrects the flow's errors
+  instead of having to move content; the guidance sees the target's guidance image, the warped key
+  guidance, their difference and where the flow left the key frame (`valid`, 1 inside). A property
   encoder (3x3, stride 2) lifts x to the hidden channels; the decoder upsamples the scanned code,
   concatenates x and the guidance's full-resolution features, and adds a 2-layer residual to x, so
   the identity (copy the aligned key property) is easy to represent: a static shot keeps its colours.
@@ -80,7 +81,7 @@ class STPN(nn.Module):
             raise ValueError(f"unknown task {task!r} ({', '.join(TASKS)})")
         p, gch = TASKS[task]
         self.task, self.p, self.gch, self.hidden = task, p, gch, hidden
-        self.guidance = GuidanceUNet(3 * gch, hidden)
+        self.guidance = GuidanceUNet(3 * gch + 1, hidden)
         w0 = self.guidance.widths[0]
         self.encode = conv(p + gch, hidden, 2)
         self.dec1 = conv(hidden + p + w0, 16)
@@ -89,9 +90,9 @@ class STPN(nn.Module):
         nn.init.zeros_(self.dec2.weight)
         nn.init.zeros_(self.dec2.bias)
 
-    def front(self, guide_t: torch.Tensor, guide_kw: torch.Tensor, x: torch.Tensor):
-        """(guide_t, guide_kw, x) -> gates (N,12h,H/2,W/2), code (N,h,H/2,W/2), feat (N,16,H,W)."""
-        gates, feat = self.guidance(torch.cat([guide_t, guide_kw, (guide_t - guide_kw).abs()], 1))
+    def front(self, guide_t: torch.Tensor, guide_kw: torch.Tensor, x: torch.Tensor, valid: torch.Tensor):
+        """(guide_t, guide_kw, x, valid) -> gates (N,12h,H/2,W/2), code (N,h,H/2,W/2), feat (N,16,H,W)."""
+        gates, feat = self.guidance(torch.cat([guide_t, guide_kw, (guide_t - guide_kw).abs(), valid], 1))
         code = self.encode(torch.cat([x, guide_kw], 1))
         return gates, code, feat
 
@@ -100,15 +101,13 @@ class STPN(nn.Module):
         r = self.dec2(F.relu(self.dec1(torch.cat([up, x, feat], 1))))
         return x + r
 
-    def forward(self, guide_t, guide_kw, x, switch: bool = False):
-        gates, code, feat = self.front(guide_t, guide_kw, x)
-        if switch:
-            gates = swap_directions(gates)
+    def forward(self, guide_t, guide_kw, x, valid):
+        gates, code, feat = self.front(guide_t, guide_kw, x, valid)
         return self.back(propagate4(code, gates), x, feat)
 
-    def reverse(self, guide_t, guide_kw, y):
+    def reverse(self, guide_t, guide_kw, y, valid):
         """The switchable reverse pass: from the target's property y back to the aligned key property."""
-        gates, _, feat = self.front(guide_t, guide_kw, y)
+        gates, feat = self.guidance(torch.cat([guide_t, guide_kw, (guide_t - guide_kw).abs(), valid], 1))
         code = self.encode(torch.cat([y, guide_t], 1))
         return self.back(propagate4(code, swap_directions(gates)), y, feat)
 
@@ -136,3 +135,22 @@ def rgb8_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     a = 500 * (f[:, 0] - f[:, 1])
     b = 200 * (f[:, 1] - f[:, 2])
     return torch.stack([L, a, b], 1).float()
+
+
+def warp_replicate(src: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Bilinear backward warp with border values replicated: src/ops/warp.ts `warpBilinear(..., 'replicate')`."""
+    n, _, h, w = src.shape
+    ys = torch.arange(h, dtype=src.dtype, device=src.device).view(1, h, 1)
+    xs = torch.arange(w, dtype=src.dtype, device=src.device).view(1, 1, w)
+    gx = (xs + flow[:, 1]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow[:, 0]) * (2.0 / max(h - 1, 1)) - 1.0
+    return F.grid_sample(src, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def inside(flow: torch.Tensor) -> torch.Tensor:
+    """1 where the flow's target lies inside the image (all four bilinear taps in), else 0: (N,1,H,W)."""
+    n, _, h, w = flow.shape
+    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1) + flow[:, 0]
+    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w) + flow[:, 1]
+    ok = (ys >= 0) & (ys <= h - 1) & (xs >= 0) & (xs <= w - 1)
+    return ok.to(flow.dtype).unsqueeze(1)

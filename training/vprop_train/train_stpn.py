@@ -10,8 +10,8 @@ Recipe (chosen and documented, ANCHORS §4.2 leaves it open):
   network), so the model learns from its own accumulated errors as the engine uses it (recurrent,
   the previous frame as the guide). Still-photo pairs (two random similarity views, DIS flow) are
   runs of one step. Batches alternate DAVIS runs and still pairs when both are given.
-- Loss: Charbonnier on the property (colour: ab / 100; HDR: log radiance) or logistic loss on the
-  object's logit (masks), summed over the steps. STPN adds the switchable reverse pass (gate groups
+- Loss: Charbonnier plus 10 x squared error on the property (colour: ab / 100; HDR: log
+  radiance), or logistic loss on the object's logit (masks), summed over the steps. STPN adds the switchable reverse pass (gate groups
   of opposite directions swapped, from the target's true property back to the aligned previous
   property) weighted 0.1; BTPN is the forward loss alone.
 - Adam lr 1e-3, cosine decay to 1e-5, batch 4, crops 128, gradient clip 1, one thread per run (two runs share the 2 cores better than one run with two threads). Resumes from
@@ -30,8 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .stgru import warp
-from .stpn import STPN, rgb8_to_lab
+from .stpn import STPN, inside, rgb8_to_lab, warp_replicate
 from .stpn_data import open_sequences, open_stills, sample_runs, sample_stills
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,19 +71,21 @@ def run_loss(model: STPN, task: str, batch: dict, variant: str):
     total = torch.zeros(())
     for t in range(1, steps + 1):
         fl = flows[:, t]
-        ones = torch.ones_like(guide[:, t, :1])
-        valid = (warp(ones, fl) > 0.999).float()  # pixels whose flow lands inside the previous frame
-        x = warp(state, fl)
-        gkw = warp(guide[:, t - 1], fl)
-        y = model(guide[:, t], gkw, x)
+        valid = inside(fl)  # pixels whose flow lands inside the previous frame
+        x = warp_replicate(state, fl)
+        gkw = warp_replicate(guide[:, t - 1], fl)
+        y = model(guide[:, t], gkw, x, valid)
         if task == "mask":
             total = total + F.binary_cross_entropy_with_logits(y, prop[:, t])
         else:
-            total = total + charbonnier(y - prop[:, t])
+            # Charbonnier (robust, follows the median) plus a squared term: PSNR is a squared-error
+            # measure, and large errors (a flow that failed) must not be ignored.
+            d = y - prop[:, t]
+            total = total + charbonnier(d) + 10 * (d * d).mean()
         if variant == "stpn":
             target_state = (prop[:, t] * 2 - 1) * MASK_LOGIT if task == "mask" else prop[:, t]
-            prev_true = warp((prop[:, t - 1] * 2 - 1) * MASK_LOGIT if task == "mask" else prop[:, t - 1], fl)
-            rev = model.reverse(guide[:, t], gkw, target_state)
+            prev_true = warp_replicate((prop[:, t - 1] * 2 - 1) * MASK_LOGIT if task == "mask" else prop[:, t - 1], fl)
+            rev = model.reverse(guide[:, t], gkw, target_state, valid)
             if task == "mask":
                 total = total + 0.1 * (F.binary_cross_entropy_with_logits(rev, (prev_true > 0).float(), reduction="none") * valid).sum() / (
                     valid.sum() + 1e-6
@@ -110,7 +111,7 @@ def validate(model: STPN, task: str, seqs, frames: int) -> float:
         state = (prop[:, 0] * 2 - 1) * MASK_LOGIT if task == "mask" else prop[:, 0]
         for t in range(1, frames):
             fl = flows[:, t]
-            y = model(guide[:, t], warp(guide[:, t - 1], fl), warp(state, fl))
+            y = model(guide[:, t], warp_replicate(guide[:, t - 1], fl), warp_replicate(state, fl), inside(fl))
             if task == "mask":
                 pred = y > 0
                 gt = prop[:, t] > 0.5

@@ -4,9 +4,9 @@
  *
  * Per target frame, from the previous frame of the pass (its given or predicted property):
  *   F  = computeFlow(guide, target)          backward flow target → guide (DIS or Farnebäck)
- *   x  = warp(property_guide, F)             the guide's property aligned to the target
- *   gk = warp(guidance_guide, F)             and its guidance image
- *   gates, code, feat = front(guidance_target, gk, x)          ONNX (the guidance U-Net)
+ *   x  = warp(property_guide, F)             the guide's property aligned to the target (border replicated)
+ *   gk = warp(guidance_guide, F)             and its guidance image; valid = where F stays inside
+ *   gates, code, feat = front(guidance_target, gk, x, valid)   ONNX (the guidance U-Net)
  *   h  = propagate4(code, gates)             the 4-direction 3-way scan, in TypeScript
  *   y  = back(h, x, feat)                    ONNX: x + a residual
  * Properties: colour = Lab (a, b) / 100 with guidance L / 100; HDR = log(H + 0.01) with guidance
@@ -24,8 +24,10 @@ import { loadModel } from '../../models/session.js';
 import { bundledModelPath } from '../../models/weights.js';
 import { computeFlow } from '../../ops/flow.js';
 import { propagate4 } from '../../ops/linear-scan.js';
+import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../../ops/resize.js';
 import { warpBilinear } from '../../ops/warp.js';
-import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
+import { blendLdrIntoProperty } from '../../tasks/hdr/ldr.js';
+import type { Engine, EngineContext, EngineRegistration } from '../types.js';
 
 export interface StpnOptions {
   /**
@@ -39,6 +41,21 @@ export interface StpnOptions {
   readonly preset?: 'fast' | 'medium';
   /** Align the guide's property along the flow before the scan (default true; false = plain TPN input). */
   readonly warp?: boolean;
+  /** Run the network (default true); false = the flow-aligned guide property alone (the ablation baseline). */
+  readonly network?: boolean;
+  /**
+   * HDR: put the LDR frame's own measurement into each prediction where it is well exposed
+   * (`blendLdrIntoProperty`, the seed's LDR blending) before it guides the next frame: 'blend'
+   * (default) or 'none'.
+   */
+  readonly ldr?: 'blend' | 'none';
+  /**
+   * Longest side the network runs at (frames, guides and properties are resized to fit, the result
+   * is resized back bilinearly). Default 432: the models are trained on DAVIS at 427x240, and both
+   * the flow magnitudes and the image structures the gates respond to scale with resolution.
+   * 0 = the session's working size, unchanged.
+   */
+  readonly maxSize?: number;
   /** ONNX Runtime intra-op threads. */
   readonly threads?: number;
 }
@@ -60,6 +77,20 @@ export const stpnEngine: EngineRegistration = {
     flow: { type: 'enum', values: ['auto', 'dis', 'farneback'], default: 'auto', description: 'optical-flow backend' },
     preset: { type: 'enum', values: ['fast', 'medium'], default: 'medium', description: 'DIS preset' },
     warp: { type: 'boolean', default: true, description: "align the guide's property along the flow before the scan" },
+    network: { type: 'boolean', default: true, description: 'run the network (false: the flow-aligned guide property alone, an ablation)' },
+    ldr: {
+      type: 'enum',
+      values: ['blend', 'none'],
+      default: 'blend',
+      description: "HDR: blend the LDR frame's measurement where it is well exposed into each prediction",
+    },
+    maxSize: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      default: 432,
+      description: 'longest side the network runs at (0 = the working size); the models train at 427x240',
+    },
     threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
   },
   create: ({ values, signature }) => createStpnEngine(values as StpnOptions, signature),
@@ -104,12 +135,18 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
     return p;
   };
 
-  const flowOf = async (guide: Guide, target: { index: number; frame: RgbFrame }, ctx: EngineContext): Promise<Float32Array> => {
-    const key = `stpn:flow<-${guide.index}:${options.flow ?? 'auto'}:${options.preset ?? 'medium'}`;
-    const hit = ctx.features.get<Float32Array>(target.index, key);
+  const flowOf = async (
+    guideIndex: number,
+    guide: RgbFrame,
+    targetIndex: number,
+    target: RgbFrame,
+    ctx: EngineContext,
+  ): Promise<Float32Array> => {
+    const key = `stpn:flow<-${guideIndex}:${options.flow ?? 'auto'}:${options.preset ?? 'medium'}:${target.width}x${target.height}`;
+    const hit = ctx.features.get<Float32Array>(targetIndex, key);
     if (hit) return hit;
-    const r = await computeFlow(guide.frame, target.frame, { backend: options.flow ?? 'auto', preset: options.preset ?? 'medium' });
-    return ctx.features.set(target.index, key, r.flow);
+    const r = await computeFlow(guide, target, { backend: options.flow ?? 'auto', preset: options.preset ?? 'medium' });
+    return ctx.features.set(targetIndex, key, r.flow);
   };
 
   return {
@@ -122,13 +159,27 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
       if (ctx.task !== 'color' && ctx.task !== 'hdr' && ctx.task !== 'mask') throw new Error(`stpn: the ${ctx.task} task is not supported`);
       const g = guides[0];
       if (!g) throw new Error('stpn: no guide frame');
-      const { width: W, height: H } = target.frame;
-      const m = await modelFor(ctx.task);
-      const flow = options.warp === false ? undefined : await flowOf(g, target, ctx);
-      const align = (planes: Float32Array, C: number) => (flow ? warpBilinear(planes, C, H, W, flow, 'zeros') : planes);
-      const guideT = ctx.features.getOrCompute(target.index, `stpn:guide:${ctx.task}`, () => guidance(ctx.task, target.frame));
-      const guideG = ctx.features.getOrCompute(g.index, `stpn:guide:${ctx.task}`, () => guidance(ctx.task, g.frame));
-      const gk = align(guideG, m.guideChannels);
+      const full = { width: target.frame.width, height: target.frame.height };
+      const size = fitWithin(full.width, full.height, options.maxSize === 0 ? undefined : (options.maxSize ?? 432));
+      const { width: W, height: H } = size;
+      const small = (f: RgbFrame): RgbFrame =>
+        f.width === W && f.height === H
+          ? f
+          : { width: W, height: H, data: resizeBilinearInterleavedU8(f.data, 3, f.width, f.height, W, H) };
+      const targetFrame = ctx.features.getOrCompute(target.index, `stpn:frame:${W}x${H}`, () => small(target.frame));
+      const guideFrame = ctx.features.getOrCompute(g.index, `stpn:frame:${W}x${H}`, () => small(g.frame));
+      const guideProperty =
+        g.property.width === W && g.property.height === H
+          ? g.property.data
+          : resizeBilinearPlanar(g.property.data, g.property.channels, g.property.width, g.property.height, W, H);
+      const m = options.network === false ? undefined : await modelFor(ctx.task);
+      const flow = options.warp === false ? undefined : await flowOf(g.index, guideFrame, target.index, targetFrame, ctx);
+      // Border values replicated: a camera pan extends the edge instead of leaving a hole.
+      const align = (planes: Float32Array, C: number) => (flow ? warpBilinear(planes, C, H, W, flow, 'replicate') : planes);
+      const valid = flow ? insideMask(flow, W, H) : new Float32Array(W * H).fill(1);
+      const guideT = ctx.features.getOrCompute(target.index, `stpn:guide:${ctx.task}:${W}x${H}`, () => guidance(ctx.task, targetFrame));
+      const guideG = ctx.features.getOrCompute(g.index, `stpn:guide:${ctx.task}:${W}x${H}`, () => guidance(ctx.task, guideFrame));
+      const gk = align(guideG, GUIDE_CHANNELS[ctx.task]);
       // Objects (masks) run as a batch of one-channel properties.
       let x: Float32Array;
       let batch: number;
@@ -137,7 +188,7 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
         batch = g.property.channels - 1;
         x = new Float32Array(batch * n);
         for (let k = 0; k < batch; k++) {
-          const p = g.property.data.subarray((k + 1) * n, (k + 2) * n);
+          const p = guideProperty.subarray((k + 1) * n, (k + 2) * n);
           const logit = x.subarray(k * n, (k + 1) * n);
           for (let i = 0; i < n; i++) {
             const v = Math.min(1 - 1e-6, Math.max(1e-6, p[i]));
@@ -149,15 +200,24 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
         batch = 1;
         const scale = ctx.task === 'color' ? 0.01 : 1;
         x = align(
-          g.property.data.map((v) => v * scale),
-          m.propertyChannels,
+          guideProperty.map((v) => v * scale),
+          PROPERTY_CHANNELS[ctx.task],
         );
       }
       throwIfAborted(ctx.signal);
-      const y = await runModel(m, guideT, gk, x, batch, W, H);
-      if (ctx.task === 'mask') return { width: W, height: H, channels: batch + 1, data: softAggregate(y, batch, n) };
-      const scale = ctx.task === 'color' ? 100 : 1;
-      return { width: W, height: H, channels: m.propertyChannels, data: y.map((v) => v * scale) };
+      const y = m ? await runModel(m, guideT, gk, x, valid, batch, W, H) : x;
+      let out: PropertyMap;
+      if (ctx.task === 'mask') out = { width: W, height: H, channels: batch + 1, data: softAggregate(y, batch, n) };
+      else {
+        const scale = ctx.task === 'color' ? 100 : 1;
+        out = { width: W, height: H, channels: PROPERTY_CHANNELS[ctx.task], data: y.map((v) => v * scale) };
+      }
+      if (W !== full.width || H !== full.height) {
+        out = { ...full, channels: out.channels, data: resizeBilinearPlanar(out.data, out.channels, W, H, full.width, full.height) };
+      }
+      // HDR: the LDR frame measures the radiance wherever it is well exposed; the recurrence then
+      // carries measured values rather than drifting ones.
+      return ctx.task === 'hdr' && (options.ldr ?? 'blend') === 'blend' ? blendLdrIntoProperty(out, target.frame).result : out;
     },
     async dispose() {
       for (const p of models.values()) {
@@ -197,6 +257,7 @@ async function runModel(
   guideT: Float32Array,
   guideK: Float32Array,
   x: Float32Array,
+  valid: Float32Array,
   batch: number,
   W: number,
   H: number,
@@ -208,11 +269,13 @@ async function runModel(
   const gt = repeat(pad(guideT, G, H, W, Hp, Wp), batch);
   const gk = repeat(pad(guideK, G, H, W, Hp, Wp), batch);
   const xp = pad(x, batch * P, H, W, Hp, Wp);
+  const vp = repeat(pad(valid, 1, H, W, Hp, Wp), batch);
   const dims = (c: number) => [batch, c, Hp, Wp];
   const front = await m.front.run({
     guide_t: { data: gt, dims: dims(G) },
     guide_kw: { data: gk, dims: dims(G) },
     x: { data: xp, dims: dims(P) },
+    valid: { data: vp, dims: dims(1) },
   });
   const hidden = m.hidden;
   const H2 = Hp / 2;
@@ -237,6 +300,21 @@ async function runModel(
     feat: front.feat,
   });
   return crop(back.y.data, batch * P, Hp, Wp, H, W);
+}
+
+/** 1 where the flow's source point lies inside the frame (as the training's `inside`), else 0. */
+function insideMask(flow: Float32Array, W: number, H: number): Float32Array {
+  const n = W * H;
+  const out = new Float32Array(n);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = y * W + x;
+      const sy = y + flow[i];
+      const sx = x + flow[n + i];
+      out[i] = sy >= 0 && sy <= H - 1 && sx >= 0 && sx <= W - 1 ? 1 : 0;
+    }
+  }
+  return out;
 }
 
 function pad(src: Float32Array, C: number, H: number, W: number, Hp: number, Wp: number): Float32Array {
