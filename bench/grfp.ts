@@ -153,7 +153,7 @@ const flowStores = new Map<string, BoundedFeatureStore>();
 function storesFor(clip: Clip): SessionStores {
   let shared = flowStores.get(clip.key);
   if (!shared) {
-    shared = new BoundedFeatureStore({ maxBytes: 4 * 2 ** 30 });
+    shared = new BoundedFeatureStore({ maxBytes: 4 * 2 ** 30, maxFrames: Number.POSITIVE_INFINITY });
     flowStores.set(clip.key, shared);
   }
   const base = memoryStores();

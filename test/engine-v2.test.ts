@@ -430,7 +430,7 @@ describe('mergeWeighted and the feature store', () => {
     );
   });
 
-  test('eviction keeps the byte budget; spilled values come back equal', () => {
+  test('eviction keeps the byte and frame budgets; values kept on the spill come back equal, others are dropped', () => {
     const files = new Map<string, Uint8Array>();
     const spill: FeatureSpill = {
       write: (i, k, b) => files.set(`${i}/${k}`, b),
@@ -439,10 +439,19 @@ describe('mergeWeighted and the feature store', () => {
     };
     const store = new BoundedFeatureStore({ maxBytes: 10_000, spill });
     const value = (i: number) => ({ labels: Int32Array.from({ length: 500 }, (_, k) => k * i), count: i, name: `f${i}` });
-    for (let i = 0; i < 20; i++) store.set(i, 'sp', value(i));
-    assert.ok(store.bytes <= 10_000 + 2_100, `held ${store.bytes} bytes`);
+    for (let i = 0; i < 20; i++) {
+      store.set(i, 'sp', value(i), { spill: true });
+      store.set(i, 'scratch', new Float32Array(100));
+    }
+    assert.ok(store.bytes <= 10_000 + 2_600, `held ${store.bytes} bytes`);
     assert.ok(files.size >= 15, 'older frames were spilled');
+    assert.ok(![...files.keys()].some((k) => k.endsWith('/scratch')), 'values not marked for the spill are dropped');
     assert.deepEqual(store.get(0, 'sp'), value(0));
+    assert.equal(store.get(0, 'scratch'), undefined);
+    const windowed = new BoundedFeatureStore({ maxFrames: 4 });
+    for (let i = 0; i < 10; i++) windowed.set(i, 'x', new Float32Array(10));
+    assert.equal(windowed.get(5, 'x'), undefined, 'only the 4 most recent frames stay');
+    assert.ok(windowed.get(9, 'x'));
     // Unspillable values (class instances) are dropped, not spilled.
     assert.equal(encodeSpill(new Map([[1, 2]])), undefined);
     const round = decodeSpill(encodeSpill({ a: Float32Array.of(1.5, -2), b: { c: Uint8Array.of(7) }, n: 3 }) as Uint8Array);

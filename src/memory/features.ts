@@ -31,11 +31,16 @@ export interface FeatureSpill {
   clear(): void;
 }
 
+export interface FeatureSetOptions {
+  /** Keep the value on the spill when the frame is evicted (default false: drop it). */
+  readonly spill?: boolean;
+}
+
 export interface FeatureStore {
   get<T>(index: number, key: string): T | undefined;
-  set<T>(index: number, key: string, value: T): T;
+  set<T>(index: number, key: string, value: T, opts?: FeatureSetOptions): T;
   /** The stored value, or `compute()` stored and returned. */
-  getOrCompute<T>(index: number, key: string, compute: () => T): T;
+  getOrCompute<T>(index: number, key: string, compute: () => T, opts?: FeatureSetOptions): T;
   /** Bytes currently held in memory (estimated from typed arrays). */
   readonly bytes: number;
   /** Drop everything (spilled values included). */
@@ -45,11 +50,16 @@ export interface FeatureStore {
 export interface FeatureStoreOptions {
   /** Memory budget in bytes (default 768 MiB). */
   readonly maxBytes?: number;
+  /**
+   * Frames held at most (default 32): engines read the frames of their guide window, so memory
+   * follows the window, not the video's length.
+   */
+  readonly maxFrames?: number;
   readonly spill?: FeatureSpill;
 }
 
 interface FrameEntry {
-  values: Map<string, { value: unknown; bytes: number }>;
+  values: Map<string, { value: unknown; bytes: number; spill: boolean }>;
   bytes: number;
 }
 
@@ -57,12 +67,14 @@ export class BoundedFeatureStore implements FeatureStore {
   private readonly frames = new Map<number, FrameEntry>();
   private held = 0;
   private readonly maxBytes: number;
+  private readonly maxFrames: number;
   private readonly spill: FeatureSpill | undefined;
   /** Keys known to be spilled, per frame (so a miss does not touch the disk). */
   private readonly spilled = new Map<number, Set<string>>();
 
   constructor(opts: FeatureStoreOptions = {}) {
     this.maxBytes = opts.maxBytes ?? 768 * 2 ** 20;
+    this.maxFrames = opts.maxFrames ?? 32;
     this.spill = opts.spill;
   }
 
@@ -80,12 +92,12 @@ export class BoundedFeatureStore implements FeatureStore {
     }
     if (this.spill && this.spilled.get(index)?.has(key)) {
       const bytes = this.spill.read(index, key);
-      if (bytes) return this.set(index, key, decodeSpill(bytes) as T);
+      if (bytes) return this.set(index, key, decodeSpill(bytes) as T, { spill: true });
     }
     return undefined;
   }
 
-  set<T>(index: number, key: string, value: T): T {
+  set<T>(index: number, key: string, value: T, opts: FeatureSetOptions = {}): T {
     let entry = this.frames.get(index);
     if (!entry) entry = { values: new Map(), bytes: 0 };
     else this.frames.delete(index);
@@ -96,16 +108,16 @@ export class BoundedFeatureStore implements FeatureStore {
       this.held -= old.bytes;
     }
     const bytes = byteSize(value);
-    entry.values.set(key, { value, bytes });
+    entry.values.set(key, { value, bytes, spill: opts.spill ?? false });
     entry.bytes += bytes;
     this.held += bytes;
     this.evict(index);
     return value;
   }
 
-  getOrCompute<T>(index: number, key: string, compute: () => T): T {
+  getOrCompute<T>(index: number, key: string, compute: () => T, opts?: FeatureSetOptions): T {
     const hit = this.get<T>(index, key);
-    return hit !== undefined ? hit : this.set(index, key, compute());
+    return hit !== undefined ? hit : this.set(index, key, compute(), opts);
   }
 
   clear(): void {
@@ -118,12 +130,13 @@ export class BoundedFeatureStore implements FeatureStore {
   /** Evict least recently used frames (never `keep`, the frame just written) until within budget. */
   private evict(keep: number): void {
     for (const [index, entry] of this.frames) {
-      if (this.held <= this.maxBytes) return;
+      if (this.held <= this.maxBytes && this.frames.size <= this.maxFrames) return;
       if (index === keep) continue;
       this.frames.delete(index);
       this.held -= entry.bytes;
       if (!this.spill) continue;
-      for (const [key, { value }] of entry.values) {
+      for (const [key, { value, spill }] of entry.values) {
+        if (!spill) continue;
         const bytes = encodeSpill(value);
         if (!bytes) continue;
         this.spill.write(index, key, bytes);
