@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { simulatePerFrame } from '../src/engines/flowgru/simulate.js';
+import { engineNames } from '../src/engines/index.js';
 import { readLabelPng, writeLabelPng } from '../src/formats/png.js';
 import { confusion, meanIoU } from '../src/metrics/labels.js';
 import { createScene, type SyntheticScene } from '../src/synth/index.js';
@@ -97,14 +98,16 @@ describe('vprop command line', () => {
   test('help lists every engine with its options and defaults', () => {
     const r = vprop('propagate', '--help');
     assert.equal(r.code, 0);
-    for (const name of ['copy', 'bilateral', 'flowgru']) assert.match(r.stdout, new RegExp(`^  ${name} \\[`, 'm'));
+    const registered = engineNames();
+    assert.ok(registered.includes('bilateral') && registered.includes('flowgru'), 'the CLI registers the ONNX engines too');
+    for (const name of registered) assert.match(r.stdout, new RegExp(`^  ${name} \\[`, 'm'));
     assert.match(r.stdout, /variant \(superpixel\|pixel; default superpixel\)/);
     assert.match(r.stdout, /colorSamples \(integer >= 1; default 300000\)/);
     const engines = vprop('engines', '--json');
     assert.equal(engines.code, 0);
     assert.deepEqual(
       JSON.parse(engines.stdout).map((e: { name: string }) => e.name),
-      ['copy', 'bilateral', 'flowgru'],
+      registered,
     );
   });
 
