@@ -1,8 +1,9 @@
 /**
- * `vprop train grfp`: trains the GRFP STGRU models with PyTorch (training/, a repository checkout
- * is needed) by running training/scripts/train-all.sh: dump the training data from the TypeScript
- * side (resumable), train each model (resumable from its last checkpoint), export ONNX into
- * src/models/weights (bundled) or training/models (DAVIS fold models), write parity fixtures.
+ * `vprop train grfp|stpn`: trains the GRFP STGRU models (training/scripts/train-all.sh) or the STPN
+ * models (training/scripts/train-stpn.sh) with PyTorch (training/, a repository checkout is
+ * needed): dump the training data from the TypeScript side (resumable), train each model
+ * (resumable from its last checkpoint), export ONNX into src/models/weights (bundled) or
+ * training/models (DAVIS fold models), write parity fixtures.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,12 +25,30 @@ export const GRFP_TARGETS = [
   'fixtures',
 ] as const;
 
+export const STPN_TARGETS = [
+  'data',
+  'color-foldA',
+  'color-foldB',
+  'btpn-color-foldA',
+  'btpn-color-foldB',
+  'color',
+  'hdr',
+  'mask-foldA',
+  'mask-foldB',
+  'mask',
+] as const;
+
+const METHODS: Record<string, { targets: readonly string[]; script: string; defaultSteps: number }> = {
+  grfp: { targets: GRFP_TARGETS, script: 'train-all.sh', defaultSteps: 1000 },
+  stpn: { targets: STPN_TARGETS, script: 'train-stpn.sh', defaultSteps: 3000 },
+};
+
 export interface TrainCliOptions {
-  /** What to train; only 'grfp' exists. */
+  /** What to train: 'grfp' or 'stpn'. */
   method?: string;
-  /** Comma-separated targets (default: all, in the order of GRFP_TARGETS). */
+  /** Comma-separated targets (default: all, in the order of GRFP_TARGETS / STPN_TARGETS). */
   models?: string;
-  /** Training steps per model (default 1000). */
+  /** Training steps per model (default 1000 for grfp, 3000 for stpn). */
   steps?: number | string;
   /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
   python?: string;
@@ -52,22 +71,22 @@ function findRepoRoot(): string | undefined {
 
 export async function runTrain(o: TrainCliOptions = {}): Promise<number> {
   const method = o.method ?? 'grfp';
-  if (method !== 'grfp') throw new InputError('vprop train', `unknown method "${method}" (available: grfp)`);
+  const spec = METHODS[method];
+  if (!spec) throw new InputError('vprop train', `unknown method "${method}" (available: ${Object.keys(METHODS).join(', ')})`);
   const root = findRepoRoot();
   if (!root) throw new InputError('vprop train', 'training/ is not here: training needs a checkout of the vprop repository');
-  const targets = (o.models ?? GRFP_TARGETS.join(','))
+  const targets = (o.models ?? spec.targets.join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   for (const t of targets) {
-    if (!(GRFP_TARGETS as readonly string[]).includes(t))
-      throw new InputError('--models', `unknown target "${t}" (${GRFP_TARGETS.join(', ')})`);
+    if (!spec.targets.includes(t)) throw new InputError('--models', `unknown target "${t}" (${spec.targets.join(', ')})`);
   }
-  const steps = String(o.steps ?? 1000);
+  const steps = String(o.steps ?? spec.defaultSteps);
   if (!/^\d+$/.test(steps) || Number(steps) < 1) throw new InputError('--steps', `must be a positive integer, got "${steps}"`);
   const python = resolve(o.python ?? process.env.VPROP_PYTHON ?? '/usr/bin/python3');
-  const script = join(root, 'training', 'scripts', 'train-all.sh');
-  process.stdout.write(`vprop train grfp: ${targets.join(' → ')} (${steps} steps per model, ${python})\n`);
+  const script = join(root, 'training', 'scripts', spec.script);
+  process.stdout.write(`vprop train ${method}: ${targets.join(' → ')} (${steps} steps per model, ${python})\n`);
   if (o.dryRun) {
     process.stdout.write(`would run: STEPS=${steps} VPROP_PYTHON=${python} ${script} ${targets.join(' ')}\n`);
     return 0;

@@ -28,6 +28,13 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
     file: 'grfp-labels-exact-c6.onnx',
     description: 'GRFP STGRU, the exact per-class cell for 6 classes (vprop synthetic scenes: ground, sky, 4 object classes)',
   },
+  {
+    name: 'stpn-color-front',
+    file: 'stpn-color-front.onnx',
+    description:
+      'STPN colour (Lab ab), guidance U-Net and property encoder (before the scan); trained on DAVIS dev fold B + still-photo pairs (the fold-A model)',
+  },
+  { name: 'stpn-color-back', file: 'stpn-color-back.onnx', description: 'STPN colour, decoder after the scan (pair of stpn-color-front)' },
 ];
 
 /** Absolute path of a bundled model (Node). Throws naming the file when it is missing. */
