@@ -20,7 +20,7 @@
  * A third table scores only the clipped pixels (any channel of the LDR frame at 255): the
  * highlights, which only the key-frames can tell.
  *
- *   node --import tsx bench/hdr-video.ts [--engines copy,bilateral,stpn] [--keyframes 10,20,40]
+ *   node --import tsx bench/hdr-video.ts [--engines copy,bilateral,stpn,stpn:network=false] [--keyframes 10,20,40]
  *        [--size 320x180] [--frames 81] [--clips 0,1,...] [--no-ldr] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
@@ -42,8 +42,14 @@ const clipIndices = argValue('clips');
 const withLdr = !hasFlag('no-ldr');
 const command = `node --import tsx bench/hdr-video.ts ${process.argv.slice(2).join(' ')}`.trim();
 
+// `ENGINE:key=value:...` passes engine options (e.g. `stpn:network=false`); the spec is the row label.
 const engines: string[] = [];
-for (const name of requested) {
+const engineOf = (spec: string) => {
+  const [name, ...opts] = spec.split(':');
+  return { name, options: Object.fromEntries(opts.map((o) => o.split('=') as [string, string])) };
+};
+for (const spec of requested) {
+  const { name } = engineOf(spec);
   if (!engineNames().includes(name)) {
     console.error(`skipped engine ${name}: not registered (registered: ${engineNames().join(', ')})`);
     continue;
@@ -52,7 +58,7 @@ for (const name of requested) {
     console.error(`skipped engine ${name}: it does not do the hdr task`);
     continue;
   }
-  engines.push(name);
+  engines.push(spec);
 }
 const methods = ['itm-e1', 'itm-key', ...engines.flatMap((e) => (withLdr ? [e, `${e}+blend`, `${e}+constrain`] : [e]))];
 
@@ -163,7 +169,8 @@ for (const K of intervals) {
       scores['itm-key'].push(score(ldrToRadiance(f.ldr, e), f.radiance, clipped));
     }
     for (const name of engines) {
-      const session = await openVideo(clip.frameSource(), { task: 'hdr', engine: name, memoryFrames: 4 });
+      const { name: engine, options: engineOptions } = engineOf(name);
+      const session = await openVideo(clip.frameSource(), { task: 'hdr', engine, engineOptions, memoryFrames: 4 });
       for (const k of keys) session.addKeyframe(k, { radiance: clip.frame(k).radiance });
       for await (const r of session.propagate({ direction: 'both' })) {
         if (r.isKeyframe) continue;

@@ -85,7 +85,11 @@ describe('stpn engine', () => {
   test('a model for another task, or a missing one, is an error naming it', async () => {
     await assert.rejects(
       propagateColour(createStpnEngine({ model: 'stpn-hdr' }), colour.slice(0, 2), colour[0]),
-      /stpn-hdr: a model for the hdr task, not color|unknown bundled model "stpn-hdr-front"/,
+      /stpn-hdr: a model for the hdr task, not color/,
+    );
+    await assert.rejects(
+      propagateColour(createStpnEngine({ model: 'stpn-labels' }), colour.slice(0, 2), colour[0]),
+      /no bundled model "stpn-labels" \(bundled: stpn-color/,
     );
     const dir = mkdtempSync(join(tmpdir(), 'vprop-stpn-'));
     dirs.push(dir);

@@ -35,6 +35,12 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
       'STPN colour (Lab ab), guidance U-Net and property encoder (before the scan); trained on DAVIS dev fold B + still-photo pairs (the fold-A model)',
   },
   { name: 'stpn-color-back', file: 'stpn-color-back.onnx', description: 'STPN colour, decoder after the scan (pair of stpn-color-front)' },
+  {
+    name: 'stpn-hdr-front',
+    file: 'stpn-hdr-front.onnx',
+    description: 'STPN HDR (log radiance), guidance U-Net on the LDR frames and property encoder; trained on the HDR_SPLIT train sources only',
+  },
+  { name: 'stpn-hdr-back', file: 'stpn-hdr-back.onnx', description: 'STPN HDR, decoder after the scan (pair of stpn-hdr-front)' },
 ];
 
 /** Absolute path of a bundled model (Node). Throws naming the file when it is missing. */

@@ -50,7 +50,7 @@ run() {
     btpn-color-foldA) train btpn-color-foldA ../training/models/btpn-color-foldA --task color --variant btpn --train-davis $FOLD_B --stills --val-davis $FOLD_A ;;
     btpn-color-foldB) train btpn-color-foldB ../training/models/btpn-color-foldB --task color --variant btpn --train-davis $FOLD_A --stills --val-davis $FOLD_B ;;
     color) train stpn-color ../src/models/weights/stpn-color --task color --variant stpn --train-davis $FOLD_A,$FOLD_B --stills ;;
-    hdr) train stpn-hdr ../src/models/weights/stpn-hdr --task hdr --variant stpn --hdr --val-hdr $HDR_VAL ;;
+    hdr) train stpn-hdr ../src/models/weights/stpn-hdr --task hdr --variant stpn --hdr --val-hdr $HDR_VAL --steps "${HDR_STEPS:-1400}" ;;
     mask-foldA) train stpn-mask-foldA ../training/models/stpn-mask-foldA --task mask --variant stpn --train-davis $FOLD_B --synth --val-davis $FOLD_A ;;
     mask-foldB) train stpn-mask-foldB ../training/models/stpn-mask-foldB --task mask --variant stpn --train-davis $FOLD_A --synth --val-davis $FOLD_B ;;
     mask) train stpn-mask ../src/models/weights/stpn-mask --task mask --variant stpn --train-davis $FOLD_A,$FOLD_B --synth ;;

@@ -21,7 +21,7 @@ import { rgbToLab } from '../../formats/color.js';
 import { previous } from '../../memory/policy.js';
 import type { OnnxModel } from '../../models/session.js';
 import { loadModel } from '../../models/session.js';
-import { bundledModelPath } from '../../models/weights.js';
+import { BUNDLED_MODELS, bundledModelPath } from '../../models/weights.js';
 import { computeFlow } from '../../ops/flow.js';
 import { propagate4 } from '../../ops/linear-scan.js';
 import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../../ops/resize.js';
@@ -115,6 +115,14 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
     if (!p) {
       p = (async () => {
         const bundled = !/[\\/]/.test(spec);
+        if (bundled && !BUNDLED_MODELS.some((b) => b.name === `${spec}-front`))
+          throw new Error(
+            `stpn: no bundled model "${spec}" (bundled: ${BUNDLED_MODELS.filter(
+              (b) => b.name.startsWith('stpn-') && b.name.endsWith('-front'),
+            )
+              .map((b) => b.name.slice(0, -'-front'.length))
+              .join(', ')}); train one with \`vprop train stpn\` and pass model=PREFIX`,
+          );
         const path = async (part: 'front' | 'back') => (bundled ? bundledModelPath(`${spec}-${part}`) : `${spec}-${part}.onnx`);
         const front = await loadModel(await path('front'), { threads: options.threads, name: `stpn ${spec} front` });
         const back = await loadModel(await path('back'), { threads: options.threads, name: `stpn ${spec} back` });
