@@ -38,7 +38,8 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
   {
     name: 'stpn-hdr-front',
     file: 'stpn-hdr-front.onnx',
-    description: 'STPN HDR (log radiance), guidance U-Net on the LDR frames and property encoder; trained on the HDR_SPLIT train sources only',
+    description:
+      'STPN HDR (log radiance), guidance U-Net on the LDR frames and property encoder; trained on the HDR_SPLIT train sources only',
   },
   { name: 'stpn-hdr-back', file: 'stpn-hdr-back.onnx', description: 'STPN HDR, decoder after the scan (pair of stpn-hdr-front)' },
 ];

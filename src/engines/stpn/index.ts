@@ -31,7 +31,7 @@ import type { Engine, EngineContext, EngineRegistration } from '../types.js';
 
 export interface StpnOptions {
   /**
-   * The model: a bundled name ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix
+   * The model: a bundled name ('stpn-color', 'stpn-hdr'; no mask model is bundled yet) or a path prefix
    * `PREFIX` of `PREFIX-front.onnx` and `PREFIX-back.onnx`. Default: the bundled model of the task.
    */
   readonly model?: string;
@@ -72,7 +72,7 @@ export const stpnEngine: EngineRegistration = {
     model: {
       type: 'string',
       description:
-        "bundled model ('stpn-color', 'stpn-hdr', 'stpn-mask') or a path prefix of PREFIX-front.onnx / PREFIX-back.onnx (default: the task's)",
+        "bundled model ('stpn-color', 'stpn-hdr'; none for masks yet) or a path prefix of PREFIX-front.onnx / PREFIX-back.onnx (default: the task's)",
     },
     flow: { type: 'enum', values: ['auto', 'dis', 'farneback'], default: 'auto', description: 'optical-flow backend' },
     preset: { type: 'enum', values: ['fast', 'medium'], default: 'medium', description: 'DIS preset' },
