@@ -12,7 +12,7 @@ import { getEngineRegistration } from '../src/engines/index.js';
 import { psnr } from '../src/metrics/color.js';
 import { openVideo } from '../src/session/open.js';
 import { openSource } from '../src/video/open.js';
-import { argValue, greySource, machine, requireShared } from './common.js';
+import { argValue, greySource, machine, parseEngineSpec, requireShared } from './common.js';
 
 const path = requireShared('video/vtest.avi');
 const frames = Number(argValue('frames', '100'));
@@ -21,14 +21,13 @@ console.log(`# colour on a static shot (vtest.avi, first ${frames} frames, frame
 
 const rows: Array<{ engine: string; psnr: number; first10: number; last10: number; seconds: number }> = [];
 for (const spec of engines) {
-  const [name, ...opts] = spec.split(':');
+  const { name, options: engineOptions } = parseEngineSpec(spec);
   try {
     getEngineRegistration(name);
   } catch {
     console.log(`${spec}: not registered, skipped`);
     continue;
   }
-  const engineOptions = Object.fromEntries(opts.map((o) => o.split('=')));
   const src = await openSource(path);
   const session = await openVideo(greySource(src), { task: 'color', engine: name, engineOptions, memoryFrames: 4 });
   session.addKeyframe(0, { color: await src.frame(0) });

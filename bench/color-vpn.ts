@@ -27,7 +27,7 @@ import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, projectRoot, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, parseEngineSpec, projectRoot, requireShared } from './common.js';
 
 requireShared('davis');
 const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
@@ -47,11 +47,10 @@ interface EngineSpec {
 }
 
 function parseSpec(spec: string): EngineSpec {
-  const [head, ...opts] = spec.split(':');
+  const { name: head, options } = parseEngineSpec(spec);
   const forced = head.endsWith('@colour');
   const name = forced ? head.slice(0, -'@colour'.length) : head;
   getEngineRegistration(name); // an unknown engine is an error before anything runs
-  const options = Object.fromEntries(opts.map((o) => o.split('=') as [string, string]));
   const learned = name === 'stpn';
   return { label: spec, name, options, colourForm: forced || learned, foldModels: learned };
 }

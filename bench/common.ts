@@ -48,6 +48,12 @@ export function argValue(name: string, fallback?: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+/** `ENGINE:key=value:...` (a bench's engine spec) → the engine name and its options as strings. */
+export function parseEngineSpec(spec: string): { name: string; options: Record<string, string> } {
+  const [name, ...opts] = spec.split(':');
+  return { name, options: Object.fromEntries(opts.map((o) => o.split('=') as [string, string])) };
+}
+
 export function hasFlag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }

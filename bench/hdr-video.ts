@@ -32,7 +32,7 @@ import { openVideo } from '../src/session/open.js';
 import { HDR_BENCH_CLIPS, type HdrBenchClip, hdrSourceEntry, loadHdrStill, locateHdrSource } from '../src/synth/hdr-sources.js';
 import { createHdrClip, DEFAULT_EXPOSURE_PERCENTILE, type HdrClip, type HdrStill } from '../src/synth/hdr-video.js';
 import { blendLdrIntoRadiance, constrainRadianceToLdr, estimateExposure, ldrToRadiance } from '../src/tasks/index.js';
-import { argValue, hasFlag, machine, sharedData } from './common.js';
+import { argValue, hasFlag, machine, parseEngineSpec, sharedData } from './common.js';
 
 const requested = (argValue('engines', 'copy,bilateral') as string).split(',').filter(Boolean);
 const intervals = (argValue('keyframes', '10,20,40') as string).split(',').filter(Boolean).map(Number);
@@ -44,12 +44,8 @@ const command = `node --import tsx bench/hdr-video.ts ${process.argv.slice(2).jo
 
 // `ENGINE:key=value:...` passes engine options (e.g. `stpn:network=false`); the spec is the row label.
 const engines: string[] = [];
-const engineOf = (spec: string) => {
-  const [name, ...opts] = spec.split(':');
-  return { name, options: Object.fromEntries(opts.map((o) => o.split('=') as [string, string])) };
-};
 for (const spec of requested) {
-  const { name } = engineOf(spec);
+  const { name } = parseEngineSpec(spec);
   if (!engineNames().includes(name)) {
     console.error(`skipped engine ${name}: not registered (registered: ${engineNames().join(', ')})`);
     continue;
@@ -169,7 +165,7 @@ for (const K of intervals) {
       scores['itm-key'].push(score(ldrToRadiance(f.ldr, e), f.radiance, clipped));
     }
     for (const name of engines) {
-      const { name: engine, options: engineOptions } = engineOf(name);
+      const { name: engine, options: engineOptions } = parseEngineSpec(name);
       const session = await openVideo(clip.frameSource(), { task: 'hdr', engine, engineOptions, memoryFrames: 4 });
       for (const k of keys) session.addKeyframe(k, { radiance: clip.frame(k).radiance });
       for await (const r of session.propagate({ direction: 'both' })) {

@@ -15,13 +15,15 @@
  * propagated frame (frames 1..--frames, forward from frame 0), after one warm-up frame.
  */
 import { availableParallelism, loadavg } from 'node:os';
-import type { LabelImage, RadianceImage, RgbFrame, Task } from '../src/core/types.js';
+import type { LabelImage, RgbFrame, Task } from '../src/core/types.js';
 import { createCopyEngine } from '../src/engines/copy/index.js';
 import { createStpnEngine } from '../src/engines/stpn/index.js';
 import type { Engine } from '../src/engines/types.js';
 import { loadModel } from '../src/models/index.js';
 import { propagate4 } from '../src/ops/linear-scan.js';
 import { PropagationSession } from '../src/session/session.js';
+import { ldrToRadiance } from '../src/tasks/hdr/ldr.js';
+import { Rng } from '../src/util/rng.js';
 import { openDavis } from '../src/video/davis.js';
 import { sourceFromFrames } from '../src/video/memory.js';
 import { argValue, davisRoot, machine, median, requireShared } from './common.js';
@@ -45,11 +47,8 @@ if (scanFile) {
   const xInfo = model.inputs.find((i) => i.name === 'x');
   if (!xInfo) throw new Error(`${scanFile}: no input "x"`);
   const [, C, H, W] = xInfo.shape as number[];
-  let s = 7;
-  const rand = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
+  const rng = new Rng(7);
+  const rand = () => rng.next();
   const x = Float32Array.from({ length: C * H * W }, () => rand() - 0.5);
   // Smooth gates like a network's: per plane a low-frequency pattern, about a third normalised.
   const gates = new Float32Array(12 * C * H * W);
@@ -89,7 +88,8 @@ const { width, height } = rgb[0];
 const mask: LabelImage = await d.annotations.read(0);
 
 async function timePerFrame(task: Task, engine: Engine): Promise<number> {
-  const key = task === 'mask' ? { mask } : task === 'hdr' ? { radiance: radianceOf(rgb[0]) } : { color: rgb[0] };
+  // HDR: a stand-in key-frame, the frame inverse-tone-mapped (the values do not change the cost).
+  const key = task === 'mask' ? { mask } : task === 'hdr' ? { radiance: ldrToRadiance(rgb[0], 0.25) } : { color: rgb[0] };
   const s = new PropagationSession(sourceFromFrames(rgb), { task, engine });
   s.addKeyframe(0, key);
   let t0 = 0;
@@ -102,13 +102,6 @@ async function timePerFrame(task: Task, engine: Engine): Promise<number> {
   const per = (performance.now() - t0) / n;
   await s.dispose();
   return per;
-}
-
-/** A stand-in HDR key-frame for timing: the sRGB frame linearised (the values do not change the cost). */
-function radianceOf(f: RgbFrame): RadianceImage {
-  const data = new Float32Array(f.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = (f.data[i] / 255) ** 2.2 * 4;
-  return { width: f.width, height: f.height, data };
 }
 
 console.log(`\n## engine, ${sequence} ${width}x${height}, frames 2..${frames} (median of ${runs})`);

@@ -8,7 +8,7 @@ import type { RgbFrame, Task } from '../src/core/types.js';
 import { createCopyEngine } from '../src/engines/copy/index.js';
 import { createStpnEngine, softAggregate } from '../src/engines/stpn/index.js';
 import type { Engine } from '../src/engines/types.js';
-import { rgbToLab } from '../src/formats/color.js';
+import { lumaOf, rgbToLab } from '../src/formats/color.js';
 import { psnr } from '../src/metrics/color.js';
 import { PropagationSession } from '../src/session/session.js';
 import { createScene } from '../src/synth/index.js';
@@ -26,8 +26,7 @@ const scene = createScene({ seed: 23, width: W, height: H, frames: T, objects: 3
 const colour = Array.from({ length: T }, (_, t) => scene.render(t).rgb);
 const grey = (f: RgbFrame): RgbFrame => {
   const d = new Uint8Array(f.data.length);
-  for (let i = 0; i < d.length; i += 3)
-    d[i] = d[i + 1] = d[i + 2] = Math.round(0.299 * f.data[i] + 0.587 * f.data[i + 1] + 0.114 * f.data[i + 2]);
+  for (let i = 0; i < d.length; i += 3) d[i] = d[i + 1] = d[i + 2] = Math.round(lumaOf(f.data[i], f.data[i + 1], f.data[i + 2]));
   return { ...f, data: d };
 };
 

@@ -1,7 +1,7 @@
 """The SPN scan as an ONNX graph, to measure issue 9's alternative: "the whole thing in ONNX if the
 scan exports efficiently". ONNX has no fused scan; the export traces `propagate4(impl="autograd")`,
 whose row loop unrolls into one group of elementwise nodes per scanned line (H + W lines for the
-four directions, grouped two by two). bench/stpn-scan.ts runs the file beside the TypeScript
+four directions, grouped two by two). `bench/stpn.bench.ts --scan-onnx FILE` runs the file beside the TypeScript
 `propagate4` on the same inputs, checks they agree and times both.
 
     cd training && /usr/bin/python3 -m vprop_train.export_scan_onnx --out /tmp/scan.onnx [--channels 8 --height 120 --width 216]
