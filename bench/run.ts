@@ -9,7 +9,15 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { machine, projectRoot } from './common.js';
 
-const scripts = ['io.ts', 'lattice.bench.ts', 'linear-scan.bench.ts', 'slic.bench.ts', 'flow.bench.ts', 'bilateral-speed.ts'];
+const scripts = [
+  'io.ts',
+  'lattice.bench.ts',
+  'linear-scan.bench.ts',
+  'slic.bench.ts',
+  'flow.bench.ts',
+  'bilateral-speed.ts',
+  'backbone.bench.ts',
+];
 console.log(`# vprop benchmarks, ${machine()}, ${new Date().toISOString()}`);
 let failed = 0;
 for (const s of scripts) {

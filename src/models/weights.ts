@@ -1,6 +1,7 @@
 /**
- * The registry of bundled model files (`src/models/weights/*.onnx`, produced by `training/`; how
- * each was trained is in training/README.md and in the file's `vprop.*` metadata).
+ * The registry of bundled model files (`src/models/weights/*.onnx`, produced by `training/`, or
+ * converted by `scripts/convert-backbone.ts` for the backbone; how each was made is in
+ * training/README.md and in the file's `vprop.*` metadata).
  *
  * `bundledModelPath(name)` is Node-only (it resolves the file next to the sources, also from a
  * compiled `dist/src/models`); in a browser, fetch `weights/<file>` yourself and pass the bytes to
@@ -42,6 +43,12 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
       'STPN HDR (log radiance), guidance U-Net on the LDR frames and property encoder; trained on the HDR_SPLIT train sources only',
   },
   { name: 'stpn-hdr-back', file: 'stpn-hdr-back.onnx', description: 'STPN HDR, decoder after the scan (pair of stpn-hdr-front)' },
+  {
+    name: 'mobilenetv2-backbone',
+    file: 'mobilenetv2-s16.onnx',
+    description:
+      'MobileNetV2 ImageNet trunk (layers up to block_10, frozen in the source) from nsfwjs@4.4.0 (MIT), converted by scripts/convert-backbone.ts; outputs s4, s8, s16 (models/backbone.ts)',
+  },
 ];
 
 /** Absolute path of a bundled model (Node). Throws naming the file when it is missing. */
