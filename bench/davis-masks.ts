@@ -2,7 +2,7 @@
  * DAVIS-2016 dev-10, official semi-supervised protocol: frame 0's mask given, every other frame
  * predicted, J and F on frames 1..N-2 (ANCHORS §1.3), per sequence and averaged over sequences.
  *
- *   node --import tsx bench/davis-masks.ts --engine bilateral [--refine crf] [--variant pixel]
+ *   node --import tsx bench/davis-masks.ts --engine bilateral[:option=value...] [--refine crf] [--variant pixel]
  *        [--sequences blackswan,dog] [--fold-models stpn-mask] [--json out.json]
  *
  * `--fold-models PREFIX` (learned engines): fold A (blackswan, bmx-trees, breakdance, camel,
@@ -15,14 +15,15 @@ import { createEngine } from '../src/engines/index.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, projectRoot, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, parseEngineSpec, projectRoot, requireShared } from './common.js';
 
 requireShared('davis');
-const engineName = argValue('engine', 'bilateral') as string;
+const engineSpec = argValue('engine', 'bilateral') as string;
+const { name: engineName, options: specOptions } = parseEngineSpec(engineSpec);
 const refine = argValue('refine', 'none');
 const variant = argValue('variant');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
-const engineOptions: Record<string, unknown> = variant ? { variant } : {};
+const engineOptions: Record<string, unknown> = { ...specOptions, ...(variant ? { variant } : {}) };
 const foldModels = argValue('fold-models');
 const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const optionsFor = (seq: string) =>
@@ -33,7 +34,7 @@ const optionsFor = (seq: string) =>
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
 console.log(
-  `# ${engineName}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
 );
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
@@ -66,7 +67,7 @@ if (out)
   writeFileSync(
     out,
     JSON.stringify(
-      { engine: engineName, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing },
+      { engine: engineSpec, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing },
       null,
       2,
     ),

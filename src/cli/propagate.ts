@@ -35,6 +35,7 @@ export interface PropagateCliOptions {
   from?: number;
   to?: number;
   maxInternalSize?: number;
+  workers?: number;
   out: string;
   video: boolean;
   perFrame?: string;
@@ -159,6 +160,7 @@ async function runOne(
     task: o.task,
     engine,
     maxInternalSize: o.maxInternalSize,
+    workers: o.workers,
     cacheDir,
     signal,
     refine: o.refine,

@@ -43,6 +43,30 @@ export interface EngineContext {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Per-frame work an engine can have done ahead of the propagation, off the main thread: it
+ * depends on the frame alone (not on any guide or prediction), so a pool of workers can compute it
+ * for the next frames while the engine propagates the current one. The module is loaded inside the
+ * worker; `prepareFrame(frame, index, options)` returns feature-store values by key, which the
+ * session stores under the frame's index before the engine sees the frame — the engine then finds
+ * them with `getOrCompute` exactly as if it had computed them (and computes them itself when no
+ * pool runs).
+ */
+export interface FramePreparation {
+  /** URL of an ES module exporting `prepareFrame` (a `PrepareFrame`). */
+  readonly module: string;
+  /** Structured-cloneable options handed to `prepareFrame`. */
+  readonly options: unknown;
+  /** Identity of the work (module and options), for logs and deduplication. */
+  readonly signature: string;
+}
+
+/**
+ * What a preparation module exports as `prepareFrame`. The typed arrays it returns are transferred
+ * to the main thread, so none may share its buffer with state the module keeps (workspaces).
+ */
+export type PrepareFrame = (frame: RgbFrame, index: number, options: unknown) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
 export interface FitContext {
   readonly task: Task;
   readonly layout: ChannelLayout;
@@ -69,6 +93,8 @@ export interface Engine {
    */
   fit?(keyframes: readonly Guide[], ctx: FitContext): Promise<void>;
   predict(target: Target, guides: readonly Guide[], ctx: EngineContext): Promise<PropertyMap>;
+  /** The task's frame-only work that a worker pool may do ahead (see FramePreparation); none when undefined. */
+  prepare?(task: Task, frameSize: { readonly width: number; readonly height: number }): FramePreparation | undefined;
   dispose?(): void | Promise<void>;
 }
 

@@ -11,4 +11,5 @@ export {
   PropagationSession,
   type SessionOptions,
 } from './session.js';
+export { type FramePool, FramePipeline } from './pool.js';
 export { MemoryResultStore, memoryStores, type ResultStore, type SessionStores } from './stores.js';

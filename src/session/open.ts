@@ -9,6 +9,7 @@ import type { Engine } from '../engines/types.js';
 import { type OpenSourceOptions, openSource } from '../video/open.js';
 import type { FrameSource } from '../video/types.js';
 import { type DiskStoreOptions, diskStores } from './disk-store.js';
+import { createNodeFramePool, defaultWorkerCount } from './node-pool.js';
 import { PropagationSession, type SessionOptions } from './session.js';
 
 export interface OpenVideoOptions extends Omit<SessionOptions, 'engine' | 'task'>, DiskStoreOptions {
@@ -20,6 +21,12 @@ export interface OpenVideoOptions extends Omit<SessionOptions, 'engine' | 'task'
   readonly engineOptions?: Readonly<Record<string, unknown>>;
   /** Options of the source (DAVIS resolution, ffmpeg binaries, frames kept for random access). */
   readonly sourceOptions?: OpenSourceOptions;
+  /**
+   * Worker threads that prepare the next frames' engine analysis while the current one propagates
+   * (default: one per core beyond the first, at most 3; 0 = everything on the calling thread).
+   * Ignored when `pool` is given.
+   */
+  readonly workers?: number;
 }
 
 /**
@@ -39,9 +46,18 @@ export async function openVideo(
     typeof options.engine === 'object' ? options.engine : createEngine(options.engine ?? bestEngineFor(task), options.engineOptions ?? {});
   const frames = isFrameSource(source) ? source : await openSource(source, { signal: options.signal, ...options.sourceOptions });
   const stores = options.stores ?? diskStores(options);
+  const ownPool = options.pool ? undefined : createNodeFramePool(options.workers ?? defaultWorkerCount());
   try {
-    return new PropagationSession(frames, { ...options, task, engine, stores });
+    return new PropagationSession(frames, {
+      ...options,
+      task,
+      engine,
+      stores,
+      pool: options.pool ?? ownPool,
+      closePool: ownPool ? true : options.closePool,
+    });
   } catch (err) {
+    await ownPool?.close();
     await stores.dispose();
     if (!isFrameSource(source)) await frames.close();
     throw err;

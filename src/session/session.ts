@@ -43,6 +43,7 @@ import { getTask } from '../tasks/index.js';
 import { padChannels } from '../tasks/maps.js';
 import type { ChannelLayout, KeyframeContent, TaskDefinition, TaskResultFields } from '../tasks/types.js';
 import type { FrameSource } from '../video/types.js';
+import { FramePipeline, type FramePool } from './pool.js';
 import { memoryStores, type ResultStore, type SessionStores } from './stores.js';
 
 export type Direction = 'forward' | 'backward' | 'both';
@@ -84,6 +85,15 @@ export interface SessionOptions {
   readonly objects?: readonly number[];
   /** Labels: number of classes known up front (needed without key-frames; key-frames may add more). */
   readonly classes?: number;
+  /**
+   * Workers that prepare the next frames' engine analysis while the current frame propagates
+   * (Engine.prepare; Node's openVideo makes one from its `workers` option). Not closed by the
+   * session unless `closePool` is set.
+   */
+  readonly pool?: FramePool;
+  readonly closePool?: boolean;
+  /** Frames prepared ahead of the propagation (default 2 x pool size + 1): memory is this many frames' analysis. */
+  readonly lookahead?: number;
 }
 
 export interface PropagateOptions {
@@ -160,6 +170,8 @@ export class PropagationSession {
   /** Ids given up front (SessionOptions objects / classes). */
   private readonly declaredIds: number[];
   private disposed = false;
+  /** Set after a frame preparation failed in the pool: the engine then computes everything itself. */
+  private poolFailed = false;
   /** Cache of effective start states of passes (key-frame compositions), per pass signature. */
   private readonly startStates = new Map<string, PropertyMap>();
 
@@ -315,6 +327,7 @@ export class PropagationSession {
     this.startStates.clear();
     await this.stores.dispose();
     await this.engine.dispose?.();
+    if (this.options.closePool) await this.options.pool?.close();
     if (closeSource) await this.source.close();
   }
 
@@ -649,6 +662,7 @@ export class PropagationSession {
       pool.push({ index: pass.start, isKeyframe: true, order: 0 });
     }
     const reader = new FrameReader(this.source, step, end);
+    const frames = this.framePipeline(reader, first, end, step, (t) => store.get(t, passSig) !== undefined);
     const loadGuide = async (c: GuideCandidate): Promise<Guide> => {
       const hit = loaded.get(c.index);
       if (hit) return hit;
@@ -661,64 +675,103 @@ export class PropagationSession {
       if (!p) throw new Error(`internal: guide frame ${c.index} is not stored`);
       return { index: c.index, frame: await this.internalFrame(c.index), property: p, isKeyframe: false, key: `${passSig}:${c.index}` };
     };
-    for (let t = first; step > 0 ? t <= end : t >= end; t += step) {
-      throwIfAborted(run.signal);
-      const frame = this.toInternal(await reader.get(t), t);
-      let p = store.get(t, passSig);
-      if (!p) {
-        const target = { index: t, frame };
-        const sets = await chooseGuides(policy, pool, passStart, {
-          target,
-          frame: (i) => this.internalFrame(i),
-          property: async (c) => (await loadGuide(c)).property,
-          signal: run.signal,
-        });
-        const resultKey = `${passSig}:${t}`;
-        const ctx = { task: this.task, layout: this.layout, features: this.features, resultKey, direction: step, signal: run.signal };
-        const maps: WeightedMap[] = [];
-        for (const set of sets) {
-          const guides = await Promise.all(set.guides.map(loadGuide));
-          const q = await this.engine.predict(target, guides, ctx);
-          this.checkPrediction(q, t);
-          maps.push({ map: q, weight: set.weight });
+    try {
+      for (let t = first; step > 0 ? t <= end : t >= end; t += step) {
+        throwIfAborted(run.signal);
+        const frame = await frames.get(t);
+        let p = store.get(t, passSig);
+        if (!p) {
+          const target = { index: t, frame };
+          const sets = await chooseGuides(policy, pool, passStart, {
+            target,
+            frame: (i) => this.internalFrame(i),
+            property: async (c) => (await loadGuide(c)).property,
+            signal: run.signal,
+          });
+          const resultKey = `${passSig}:${t}`;
+          const ctx = { task: this.task, layout: this.layout, features: this.features, resultKey, direction: step, signal: run.signal };
+          const maps: WeightedMap[] = [];
+          for (const set of sets) {
+            const guides = await Promise.all(set.guides.map(loadGuide));
+            const q = await this.engine.predict(target, guides, ctx);
+            this.checkPrediction(q, t);
+            maps.push({ map: q, weight: set.weight });
+          }
+          if (maps.length === 0) {
+            if (this.engine.needsKeyframes) throw new Error(`internal: no guide for frame ${t}`);
+            const q = await this.engine.predict(target, [], ctx);
+            this.checkPrediction(q, t);
+            maps.push({ map: q, weight: 1 });
+          }
+          p = this.restrict(mergeWeighted(maps), t);
+          store.set(t, passSig, p);
+          run.progress.tick(t);
+        } else {
+          run.progress.skip();
         }
-        if (maps.length === 0) {
-          if (this.engine.needsKeyframes) throw new Error(`internal: no guide for frame ${t}`);
-          const q = await this.engine.predict(target, [], ctx);
-          this.checkPrediction(q, t);
-          maps.push({ map: q, weight: 1 });
+        // A map the session changed (ensemble merge, inactive objects) is a new property: a new key.
+        const key = `${passSig}:${t}`;
+        loaded.set(t, { index: t, frame, property: p, isKeyframe: false, key });
+        pool.push({ index: t, isKeyframe: false, order: Math.abs(t - pass.start) });
+        // Bound what is held: the window of recent guides (and key-frames), and the pool's size.
+        for (const i of loaded.keys()) {
+          if (this.keyframes.has(i)) continue;
+          if (Math.abs(t - i) >= Math.max(window, 16)) loaded.delete(i);
         }
-        p = this.restrict(mergeWeighted(maps), t);
-        store.set(t, passSig, p);
-        run.progress.tick(t);
-      } else {
-        run.progress.skip();
-      }
-      // A map the session changed (ensemble merge, inactive objects) is a new property: a new key.
-      const key = `${passSig}:${t}`;
-      loaded.set(t, { index: t, frame, property: p, isKeyframe: false, key });
-      pool.push({ index: t, isKeyframe: false, order: Math.abs(t - pass.start) });
-      // Bound what is held: the window of recent guides (and key-frames), and the pool's size.
-      for (const i of loaded.keys()) {
-        if (this.keyframes.has(i)) continue;
-        if (Math.abs(t - i) >= Math.max(window, 16)) loaded.delete(i);
-      }
-      if (policy.kind === 'selected') {
-        const capped = capPool(pool, policy.poolCap);
-        if (capped.length !== pool.length) {
-          passStart -= pool.slice(0, passStart).filter((c) => !capped.includes(c)).length;
-          pool.length = 0;
-          pool.push(...capped);
+        if (policy.kind === 'selected') {
+          const capped = capPool(pool, policy.poolCap);
+          if (capped.length !== pool.length) {
+            passStart -= pool.slice(0, passStart).filter((c) => !capped.includes(c)).length;
+            pool.length = 0;
+            pool.push(...capped);
+          }
+        } else if (policy.kind === 'previous') {
+          // Only the window (and the key-frame at its head) is ever asked for.
+          const keep = policy.n + 1;
+          if (pool.length - passStart > keep + 8) pool.splice(passStart + 1, pool.length - passStart - 1 - keep);
+        } else {
+          pool.length = passStart + 1;
         }
-      } else if (policy.kind === 'previous') {
-        // Only the window (and the key-frame at its head) is ever asked for.
-        const keep = policy.n + 1;
-        if (pool.length - passStart > keep + 8) pool.splice(passStart + 1, pool.length - passStart - 1 - keep);
-      } else {
-        pool.length = passStart + 1;
+        yield { t, map: p };
       }
-      yield { t, map: p };
+    } finally {
+      frames.close();
     }
+  }
+
+  /**
+   * The pass's frames at the internal size, prepared ahead on the pool when the session has one and
+   * the engine has frame-only work (Engine.prepare). A preparation that fails is reported once and
+   * the engine computes those values itself.
+   */
+  private framePipeline(reader: FrameReader, first: number, end: number, step: 1 | -1, stored: (t: number) => boolean): FramePipeline {
+    const read = async (t: number) => this.toInternal(await reader.get(t), t);
+    const pool = this.options.pool;
+    const prep =
+      pool && pool.size > 0 ? this.engine.prepare?.(this.task, { width: this.internalWidth, height: this.internalHeight }) : undefined;
+    if (!pool || !prep) return new FramePipeline(read, undefined, first, end, step, 0);
+    const pipeline: FramePipeline = new FramePipeline(
+      read,
+      async (frame, t) => {
+        if (stored(t) || this.poolFailed) return;
+        try {
+          const values = await pool.run(prep, frame, t);
+          if (pipeline.isClosed || this.disposed) return;
+          for (const [key, value] of Object.entries(values)) this.features.set(t, key, value);
+        } catch (err) {
+          if (this.poolFailed) return;
+          this.poolFailed = true;
+          this.options.onWarning?.(
+            `frame preparation in workers failed (${err instanceof Error ? err.message : String(err)}); the engine works on the main thread instead`,
+          );
+        }
+      },
+      first,
+      end,
+      step,
+      Math.max(0, this.options.lookahead ?? 2 * pool.size + 1),
+    );
+    return pipeline;
   }
 
   private checkPrediction(q: PropertyMap, t: number): void {

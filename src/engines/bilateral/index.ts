@@ -17,15 +17,28 @@
  */
 
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
-import { cbOf, crOf, lumaOf } from '../../formats/color.js';
 import type { FeatureStore } from '../../memory/features.js';
 import { previousAndKeyframe } from '../../memory/policy.js';
-import { buildLattice, type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
-import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
-import { smear, superpixelMeans, superpixelMode, superpixelVpnFeatures } from '../../ops/superpixel-features.js';
+import { type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
+import { createSlicWorkspace, type SlicWorkspace } from '../../ops/slic.js';
+import { smear, superpixelMeans, superpixelMode } from '../../ops/superpixel-features.js';
 import { probabilitiesToLabels } from '../../tasks/maps.js';
-import { Rng } from '../../util/rng.js';
+import { siblingModuleUrl } from '../../util/module-url.js';
+import { keepUnchanged } from '../static-fallback.js';
 import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
+import {
+  buildFramePoints,
+  computeSuperpixels,
+  computeValueGuide,
+  computeValueTarget,
+  type FrameFeatureConfig,
+  type FramePoints,
+  KEY,
+  type PrepareOptions,
+  pixelPoints,
+  type SuperpixelData,
+  superpixelPoints,
+} from './frame-features.js';
 
 /** VPN Λa (ANCHORS §3.1): Y, Cb, Cr, x, y, t. */
 export const VPN_SCALES_A = [0.07, 0.4, 0.4, 0.02, 0.02, 0.01] as const;
@@ -76,29 +89,6 @@ export interface BilateralTimings {
   total: number;
   frames: number;
 }
-
-interface SuperpixelData {
-  labels: Int32Array;
-  count: number;
-  /** 6 x count: Y, Cb, Cr, x, y, t (raw units). */
-  features: Float32Array;
-}
-
-/** A frame's lattice points for one role, with both scale sets' lattices and splats of ones. */
-interface FramePoints {
-  t: number;
-  count: number;
-  /** Superpixel variant: the superpixels the points are. */
-  sp: SuperpixelData | undefined;
-  /** Pixel variant: the pixel index of each point. */
-  index: Int32Array | undefined;
-  latA: Lattice;
-  latB: Lattice;
-  onesA: Float32Array;
-  onesB: Float32Array;
-}
-
-const REFERENCE_AREA = 854 * 480;
 
 export const bilateralEngine: EngineRegistration = {
   name: 'bilateral',
@@ -157,18 +147,6 @@ export const bilateralEngine: EngineRegistration = {
   create: ({ values, signature }) => createBilateralEngine(values as BilateralOptions, signature),
 };
 
-/** Feature-store keys of this engine (per frame index; `@key` ones per guide property). */
-const KEY = {
-  superpixels: 'bilateral:superpixels',
-  guidePoints: 'bilateral:points:guide',
-  targetPoints: 'bilateral:points:target',
-  unary: (guideKey: string) => `bilateral:unary@${guideKey}`,
-  splats: (guideKey: string) => `bilateral:splats@${guideKey}`,
-  valueGuide: 'bilateral:value-guide',
-  valueTarget: 'bilateral:value-target',
-  valueSplat: (guideKey: string) => `bilateral:value-splat@${guideKey}`,
-};
-
 export function createBilateralEngine(options: BilateralOptions = {}, signature = 'bilateral'): Engine {
   const variant = options.variant ?? 'superpixel';
   const decay = options.decay ?? 0.5;
@@ -183,18 +161,27 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     throw new RangeError('bilateral: scalesA and scalesB need 6 values (Y, Cb, Cr, x, y, t)');
   if (colorScales.length !== 4) throw new RangeError('bilateral: colorScales needs 4 values (Y, x, y, t)');
 
+  const config: FrameFeatureConfig = {
+    variant,
+    superpixels: options.superpixels ?? 12000,
+    scalesA,
+    scalesB,
+    colorScales,
+    pixelStride: stride,
+    colorSamples,
+    valueFrames: options.previousFrames ?? 3,
+    seed,
+  };
   let workspace: SlicWorkspace | undefined;
 
   const superpixelsOf = (features: FeatureStore, frame: RgbFrame, t: number): SuperpixelData =>
     features.getOrCompute(t, KEY.superpixels, () => {
       if (!workspace || workspace.width !== frame.width || workspace.height !== frame.height)
         workspace = createSlicWorkspace(frame.width, frame.height);
-      const segments = Math.max(16, Math.round(((options.superpixels ?? 12000) * frame.width * frame.height) / REFERENCE_AREA));
       const started = performance.now();
-      const { labels, count } = slic(frame.data, frame.width, frame.height, { segments, workspace });
-      const spFeatures = superpixelVpnFeatures(frame.data, frame.width, frame.height, labels, count, t);
+      const sp = computeSuperpixels(frame, t, config, workspace);
       if (options.timings) options.timings.superpixels += performance.now() - started;
-      return { labels, count, features: spFeatures };
+      return sp;
     });
 
   /** Per-superpixel unary (C x count): one-hot of the majority label on key-frames, mean probabilities otherwise. */
@@ -215,25 +202,12 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
   /** A frame's points as a guide (superpixels, or every `stride`-th pixel) or as a target (superpixels, or every pixel), with their lattices. */
   const framePoints = (features: FeatureStore, frame: RgbFrame, t: number, role: 'guide' | 'target'): FramePoints =>
     features.getOrCompute(t, role === 'guide' || variant === 'superpixel' ? KEY.guidePoints : KEY.targetPoints, () => {
-      let pointFeatures: Float32Array;
-      let count: number;
-      let sp: SuperpixelData | undefined;
-      let index: Int32Array | undefined;
-      if (variant === 'superpixel') {
-        sp = superpixelsOf(features, frame, t);
-        pointFeatures = sp.features;
-        count = sp.count;
-      } else {
-        const px = pixelFeatures(frame, t, role === 'guide' ? stride : 1);
-        pointFeatures = px.features;
-        count = px.count;
-        index = px.index;
-      }
+      const input =
+        variant === 'superpixel'
+          ? superpixelPoints(superpixelsOf(features, frame, t))
+          : pixelPoints(frame, t, role === 'guide' ? stride : 1);
       const started = performance.now();
-      const latA = buildLattice(scaleFeatures(pointFeatures, count, scalesA), count, null, count, 6);
-      const latB = buildLattice(scaleFeatures(pointFeatures, count, scalesB), count, null, count, 6);
-      const ones = new Float32Array(count).fill(1);
-      const points: FramePoints = { t, count, sp, index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
+      const points = buildFramePoints(input, t, config);
       if (options.timings) options.timings.lattice += performance.now() - started;
       return points;
     });
@@ -340,20 +314,6 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
-  const valueFeatures = (frame: RgbFrame, t: number, index: Int32Array | undefined): Float32Array => {
-    const count = index ? index.length : frame.width * frame.height;
-    const f = new Float32Array(4 * count);
-    const d = frame.data;
-    for (let k = 0; k < count; k++) {
-      const q = index ? index[k] : k;
-      f[k] = lumaOf(d[q * 3], d[q * 3 + 1], d[q * 3 + 2]) * colorScales[0];
-      f[count + k] = (q % frame.width) * colorScales[1];
-      f[2 * count + k] = Math.floor(q / frame.width) * colorScales[2];
-      f[3 * count + k] = t * colorScales[3];
-    }
-    return f;
-  };
-
   /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
   const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
     const { features } = ctx;
@@ -361,22 +321,12 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 3);
     const C = used[0].property.channels;
-    // VPN samples 300k points from the union of its 3 input frames per target; we draw each frame's
-    // share (300k / 3) once, seeded by frame index, so a frame's lattice and splat serve every target
-    // it guides (stratified, same point density; the sums are then gathered by vertex key).
-    const perFrame = Math.max(1, Math.floor(colorSamples / Math.max(1, options.previousFrames ?? 3)));
-    const tgt = features.getOrCompute(target.index, KEY.valueTarget, () => ({
-      lat: buildLattice(valueFeatures(target.frame, target.index, undefined), n, null, n, 4),
-    }));
+    const tgt = features.getOrCompute(target.index, KEY.valueTarget, () => computeValueTarget(target.frame, target.index, config));
     const V = new Float32Array((tgt.lat.M + 1) * C);
     const D = new Float32Array(tgt.lat.M + 1);
     for (const g of used) {
       if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
-      const gp = features.getOrCompute(g.index, KEY.valueGuide, () => {
-        const index = samplePixels(g.frame.width * g.frame.height, perFrame, new Rng((seed * 0x9e3779b1) ^ (g.index + 1)));
-        const lat = buildLattice(valueFeatures(g.frame, g.index, index), index.length, null, index.length, 4);
-        return { lat, index, ones: splat(lat, new Float32Array(index.length).fill(1), 1) };
-      });
+      const gp = features.getOrCompute(g.index, KEY.valueGuide, () => computeValueGuide(g.frame, g.index, config));
       const S = features.getOrCompute(g.index, KEY.valueSplat(g.key), () => {
         const gn = g.property.width * g.property.height;
         const m = gp.index.length;
@@ -411,6 +361,11 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     guides: previousAndKeyframe(Math.max(options.previousFrames ?? 9, 3)),
     signature,
     needsKeyframes: true,
+    prepare: (task) => ({
+      module: siblingModuleUrl(import.meta.url, 'frame-features'),
+      options: { task, config } satisfies PrepareOptions,
+      signature: `bilateral-frame:${task}:${JSON.stringify(config)}`,
+    }),
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');
       const started = performance.now();
@@ -423,88 +378,6 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
       return out;
     },
   };
-}
-
-/**
- * Static-region fall-back of the value tasks: where the target frame equals a candidate guide frame
- * at the same pixel (3x3 mean absolute luma difference D within the noise `scale`), that guide's
- * value there is the best estimate. D is measured after removing the median luma difference (a
- * global brightness change keeps colours). Per pixel the first candidate (the key-frame) wins
- * while its D is within `scale`, else the candidate with the smallest D, blended in with weight 1
- * up to D = scale, 0 from 3 × scale, linear between. Comparing with the key-frame too means a region a moving object uncovered gets the
- * key-frame's value back rather than keeping a smeared one. `out` (C x n) and `support` are
- * updated in place; support becomes at least the blend weight.
- */
-function keepUnchanged(
-  out: Float32Array,
-  support: Float32Array,
-  C: number,
-  frame: RgbFrame,
-  candidates: readonly Guide[],
-  scale: number,
-): void {
-  const { width: W, height: H } = frame;
-  const n = W * H;
-  const usable = candidates.filter(
-    (g) => g.frame.width === W && g.frame.height === H && g.property.width === W && g.property.height === H && g.property.channels === C,
-  );
-  if (usable.length === 0) return;
-  const lumaOfFrame = (f: RgbFrame) => {
-    const y = new Float32Array(n);
-    for (let i = 0; i < n; i++) y[i] = lumaOf(f.data[3 * i], f.data[3 * i + 1], f.data[3 * i + 2]);
-    return y;
-  };
-  const yt = lumaOfFrame(frame);
-  const best = new Float32Array(n).fill(Number.POSITIVE_INFINITY);
-  const from = new Int8Array(n).fill(-1);
-  const diff = new Float32Array(n);
-  usable.forEach((g, k) => {
-    const yg = lumaOfFrame(g.frame);
-    // A global brightness change (exposure, compression drift) changes no colour: remove the
-    // median luma difference first.
-    for (let i = 0; i < n; i++) diff[i] = yt[i] - yg[i];
-    const offset = medianOf(diff);
-    for (let i = 0; i < n; i++) diff[i] = Math.abs(diff[i] - offset);
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        let sum = 0;
-        let count = 0;
-        for (let dy = -1; dy <= 1; dy++) {
-          const yy = y + dy;
-          if (yy < 0 || yy >= H) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const xx = x + dx;
-            if (xx < 0 || xx >= W) continue;
-            sum += diff[yy * W + xx];
-            count++;
-          }
-        }
-        const i = y * W + x;
-        const d = sum / count;
-        // The first candidate (the key-frame: exact, never smeared) wins whenever it is within the
-        // noise scale; otherwise the closest candidate.
-        if (from[i] === 0 && best[i] <= scale) continue;
-        if (d < best[i]) {
-          best[i] = d;
-          from[i] = k;
-        }
-      }
-    }
-  });
-  for (let i = 0; i < n; i++) {
-    // 1 up to the noise scale, falling linearly to 0 at three times it.
-    const w = Math.min(1, Math.max(0, (3 * scale - best[i]) / (2 * scale)));
-    if (w === 0) continue;
-    const g = usable[from[i]].property.data;
-    for (let c = 0; c < C; c++) out[c * n + i] = w * g[c * n + i] + (1 - w) * out[c * n + i];
-    if (support[i] < w) support[i] = w;
-  }
-}
-
-/** Median of the values (a copy is sorted; the input is left as it is). */
-function medianOf(v: Float32Array): number {
-  const s = v.slice().sort();
-  return s.length === 0 ? 0 : s[s.length >> 1];
 }
 
 /**
@@ -523,32 +396,9 @@ function gatherSplats(V: Float32Array, D: Float32Array, map: Int32Array, S: Floa
   }
 }
 
-/** `count` distinct pixel indices out of `n` (partial Fisher-Yates), ascending for cache-friendly reads. */
-function samplePixels(n: number, count: number, rng: Rng): Int32Array {
-  if (count >= n) return Int32Array.from({ length: n }, (_, i) => i);
-  const pick = new Int32Array(n);
-  for (let i = 0; i < n; i++) pick[i] = i;
-  for (let i = 0; i < count; i++) {
-    const j = i + rng.int(n - i);
-    const tmp = pick[i];
-    pick[i] = pick[j];
-    pick[j] = tmp;
-  }
-  return pick.slice(0, count).sort();
-}
-
 /** The `count` guides nearest to the target in frame index (age 0 = nearest). */
 function nearest(guides: readonly Guide[], t: number, count: number): Guide[] {
   return [...guides].sort((a, b) => Math.abs(a.index - t) - Math.abs(b.index - t)).slice(0, Math.max(1, count));
-}
-
-function scaleFeatures(f: Float32Array, n: number, scales: readonly number[]): Float32Array {
-  const out = new Float32Array(scales.length * n);
-  for (let j = 0; j < scales.length; j++) {
-    const s = scales[j];
-    for (let k = 0; k < n; k++) out[j * n + k] = f[j * n + k] * s;
-  }
-  return out;
 }
 
 function normaliseColumns(u: Float32Array, C: number, count: number): void {
@@ -558,31 +408,4 @@ function normaliseColumns(u: Float32Array, C: number, count: number): void {
     if (sum <= 0) continue;
     for (let c = 0; c < C; c++) u[c * count + s] = Math.max(0, u[c * count + s]) / sum;
   }
-}
-
-/** Raw VPN features (Y, Cb, Cr, x, y, t) of every `stride`-th pixel (6 x count), with the pixel indices. */
-function pixelFeatures(frame: RgbFrame, t: number, stride: number): { features: Float32Array; count: number; index: Int32Array } {
-  const { width, height, data } = frame;
-  const cols = Math.ceil(width / stride);
-  const rows = Math.ceil(height / stride);
-  const count = cols * rows;
-  const features = new Float32Array(6 * count);
-  const index = new Int32Array(count);
-  let k = 0;
-  for (let y = 0; y < height; y += stride) {
-    for (let x = 0; x < width; x += stride, k++) {
-      const q = y * width + x;
-      const r = data[q * 3];
-      const g = data[q * 3 + 1];
-      const b = data[q * 3 + 2];
-      features[k] = lumaOf(r, g, b);
-      features[count + k] = cbOf(r, g, b);
-      features[2 * count + k] = crOf(r, g, b);
-      features[3 * count + k] = x;
-      features[4 * count + k] = y;
-      features[5 * count + k] = t;
-      index[k] = q;
-    }
-  }
-  return { features, count, index };
 }

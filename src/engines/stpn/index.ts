@@ -18,7 +18,7 @@
 import { throwIfAborted } from '../../core/errors.js';
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import { rgbToLab } from '../../formats/color.js';
-import { previous } from '../../memory/policy.js';
+import { previousAndKeyframe } from '../../memory/policy.js';
 import type { OnnxModel } from '../../models/session.js';
 import { loadModel } from '../../models/session.js';
 import { BUNDLED_MODELS, bundledModelPath } from '../../models/weights.js';
@@ -27,6 +27,7 @@ import { propagate4 } from '../../ops/linear-scan.js';
 import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../../ops/resize.js';
 import { warpBilinear } from '../../ops/warp.js';
 import { blendLdrIntoProperty } from '../../tasks/hdr/ldr.js';
+import { keepUnchanged } from '../static-fallback.js';
 import type { Engine, EngineContext, EngineRegistration } from '../types.js';
 
 export interface StpnOptions {
@@ -56,6 +57,13 @@ export interface StpnOptions {
    * 0 = the session's working size, unchanged.
    */
   readonly maxSize?: number;
+  /**
+   * Colour/HDR: where the frame is unchanged from the pass's key-frame or the previous frame (3x3
+   * mean |ΔY| up to this many grey levels, fading out at 3x), keep that frame's value (0 = off).
+   * Default 5, the bilateral engine's: re-estimating a static region can only drift from the
+   * key-frame, and on a static camera STPN fell below the copy floor without it.
+   */
+  readonly keepStatic?: number;
   /** ONNX Runtime intra-op threads. */
   readonly threads?: number;
 }
@@ -90,6 +98,13 @@ export const stpnEngine: EngineRegistration = {
       min: 0,
       default: 432,
       description: 'longest side the network runs at (0 = the working size); the models train at 427x240',
+    },
+    keepStatic: {
+      type: 'number',
+      min: 0,
+      default: 5,
+      description:
+        "colour/HDR: where the frame is unchanged from the key-frame or the previous frame (3x3 mean |ΔY| up to this many grey levels, fading out at 3x), keep that frame's value (0 = off)",
     },
     threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
   },
@@ -160,7 +175,8 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
   return {
     name: 'stpn',
     tasks: stpnEngine.tasks,
-    guides: previous(1),
+    // The previous frame guides; the pass's key-frame rides along for the static fall-back only.
+    guides: previousAndKeyframe(1),
     signature,
     needsKeyframes: true,
     async predict(target, guides, ctx): Promise<PropertyMap> {
@@ -222,6 +238,12 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
       }
       if (W !== full.width || H !== full.height) {
         out = { ...full, channels: out.channels, data: resizeBilinearPlanar(out.data, out.channels, W, H, full.width, full.height) };
+      }
+      const keepStatic = options.keepStatic ?? 5;
+      if (ctx.task !== 'mask' && keepStatic > 0) {
+        const key = guides.find((c) => c.isKeyframe);
+        const support = new Float32Array(full.width * full.height);
+        keepUnchanged(out.data, support, out.channels, target.frame, key && key !== g ? [key, g] : [g], keepStatic);
       }
       // HDR: the LDR frame measures the radiance wherever it is well exposed; the recurrence then
       // carries measured values rather than drifting ones.
