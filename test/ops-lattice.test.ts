@@ -583,3 +583,125 @@ describe('gradients by finite differences', () => {
     });
   }
 });
+
+describe('fast paths (issue 13): vertex reuse, kept hash table, channel blocks', () => {
+  /** Raster-ordered smooth "image" features: neighbouring points share most vertices. */
+  function rasterFeatures(d: number, W: number, H: number, r: () => number): Float32Array {
+    const N = W * H;
+    const f = new Float32Array(d * N);
+    for (let k = 0; k < N; k++) {
+      const x = k % W;
+      const y = Math.floor(k / W);
+      const row = [Math.sin(x * 0.05) * 3 + r() * 0.3, x * 0.15, y * 0.15, Math.cos(y * 0.07) * 2, 0.5 * r(), 0.01];
+      for (let j = 0; j < d; j++) f[j * N + k] = row[j];
+    }
+    return f;
+  }
+
+  function keyOf(lat: Lattice, id: number): string {
+    return Array.from(lat.keys.subarray(id * lat.d, (id + 1) * lat.d)).join(',');
+  }
+
+  for (const d of [2, 4, 6]) {
+    test(`d = ${d}: point order does not change which vertices a point gets`, () => {
+      const r = rng(40 + d);
+      const W = 60;
+      const H = 40;
+      const N = W * H;
+      const feats = rasterFeatures(d, W, H, r);
+      // A permutation of the points defeats the previous-point and recent-vertex shortcuts.
+      const perm = Array.from({ length: N }, (_, i) => i);
+      for (let i = N - 1; i > 0; i--) {
+        const j = Math.floor(r() * (i + 1));
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+      }
+      const shuffled = new Float32Array(d * N);
+      for (let k = 0; k < N; k++) for (let j = 0; j < d; j++) shuffled[j * N + k] = feats[j * N + perm[k]];
+      const a = buildLattice(feats, N, null, N, d);
+      const b = buildLattice(shuffled, N, null, N, d);
+      assert.equal(a.M, b.M);
+      assert.ok(a.M < (N * (d + 1)) / 3, `coherent points share vertices (M = ${a.M})`);
+      const d1 = d + 1;
+      for (let k = 0; k < N; k++) {
+        for (let rr = 0; rr < d1; rr++) {
+          assert.equal(keyOf(a, a.vertexIds[perm[k] * d1 + rr]), keyOf(b, b.vertexIds[k * d1 + rr]));
+          assert.equal(a.bary[perm[k] * d1 + rr], b.bary[k * d1 + rr]);
+        }
+      }
+    });
+
+    test(`d = ${d}: the neighbour table finds every existing neighbour and only those`, () => {
+      const r = rng(60 + d);
+      const N = 2000;
+      const lat = buildLattice(rasterFeatures(d, 50, 40, r), N, null, N, d);
+      const byKey = new Map<string, number>();
+      for (let v = 0; v < lat.M; v++) byKey.set(keyOf(lat, v), v);
+      const steps = latticeSteps(lat);
+      const key = new Int32Array(d);
+      let present = 0;
+      for (let j = 0; j <= d; j++) {
+        for (let v = 0; v < lat.M; v++) {
+          for (const sgn of [1, -1]) {
+            for (let i = 0; i < d; i++) key[i] = lat.keys[v * d + i] + sgn * (-1 + (i === j ? d + 1 : 0));
+            const want = byKey.get(Array.from(key).join(','));
+            const got = steps[(j * lat.M + v) * 2 + (sgn === 1 ? 0 : 1)];
+            assert.equal(got, want === undefined ? 0 : want + 1, `vertex ${v}, direction ${j}, sign ${sgn}`);
+            if (want !== undefined) present++;
+          }
+        }
+      }
+      assert.ok(present > lat.M, `a coherent lattice has neighbours (${present})`);
+    });
+  }
+
+  test('channel-blocked splat, blur and slice equal the same kernels one channel at a time', () => {
+    const d = 4;
+    const N = 1500;
+    const r = rng(77);
+    const lat = buildLattice(rasterFeatures(d, 50, 30, r), N, null, N, d);
+    // 13 = 8 + 4 + 1 and 32 = 4 x 8 exercise every block path.
+    for (const C of [4, 5, 8, 13, 32]) {
+      const x = randomArray(C * N, r, -1, 1);
+      const S = splat(lat, x, C);
+      const B = blurGaussian(lat, S, C);
+      const y = slice(lat, B, C, undefined, 0.75);
+      const g = gaussianFilter(lat, x, C);
+      for (let c = 0; c < C; c++) {
+        const xc = x.slice(c * N, (c + 1) * N);
+        const Sc = splat(lat, xc, 1);
+        const Bc = blurGaussian(lat, Sc, 1);
+        const yc = slice(lat, Bc, 1, undefined, 0.75);
+        const gc = gaussianFilter(lat, xc, 1);
+        for (let v = 0; v <= lat.M; v++) {
+          assert.equal(S[v * C + c], Sc[v], `splat C=${C} c=${c} v=${v}`);
+          assert.equal(B[v * C + c], Bc[v], `blur C=${C} c=${c} v=${v}`);
+        }
+        for (let k = 0; k < N; k++) {
+          assert.equal(y[c * N + k], yc[k], `slice C=${C} c=${c} k=${k}`);
+          assert.equal(g[c * N + k], gc[k], `gaussianFilter C=${C} c=${c} k=${k}`);
+        }
+      }
+    }
+  });
+
+  test('blurGaussian reads a non-zero slot 0 as zero and leaves its input untouched', () => {
+    const d = 3;
+    const N = 800;
+    const r = rng(91);
+    const lat = buildLattice(rasterFeatures(d, 40, 20, r), N, null, N, d);
+    for (const C of [1, 2, 6]) {
+      const V = randomVertexValues(lat, C, r);
+      const dirty = V.slice();
+      for (let c = 0; c < C; c++) dirty[c] = 5 + c;
+      const before = dirty.slice();
+      const clean = blurGaussian(lat, V, C);
+      const got = blurGaussian(lat, dirty, C);
+      assert.deepEqual(dirty, before, 'input unchanged');
+      assert.deepEqual(got, clean);
+      assert.ok(
+        clean.some((v, i) => i >= C && v !== V[i]),
+        'the blur changed something',
+      );
+    }
+  });
+});
