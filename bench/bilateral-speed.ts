@@ -49,6 +49,8 @@ for (const variant of ['superpixel', 'pixel'] as const) {
     task: 'mask',
     engine: createBilateralEngine({ variant, timings }),
     memoryFrames: 12,
+    // On this thread only: the stage split is what the engine itself spends (bench/speed.ts measures the pool).
+    workers: 0,
     onProgress: () => stamps.push(performance.now()),
   });
   s.addKeyframe(0, { mask: scene.render(0).labels });

@@ -16,7 +16,9 @@ import type { Guide } from './types.js';
  * while its D is within `scale`, else the candidate with the smallest D, blended in with weight 1
  * up to D = scale, 0 from 3 × scale, linear between. Comparing with the key-frame too means a region a moving object uncovered gets the
  * key-frame's value back rather than keeping a smeared one. `out` (C x n) and `support` are
- * updated in place; support becomes at least the blend weight.
+ * updated in place; support becomes at least the blend weight. `still` (n values in [0, 1], optional)
+ * multiplies the weight: an engine that measures motion says where the pixel did not move, since
+ * a textureless region (water, sky) keeps its luma while the scene moves across it.
  */
 export function keepUnchanged(
   out: Float32Array,
@@ -25,6 +27,7 @@ export function keepUnchanged(
   frame: RgbFrame,
   candidates: readonly Guide[],
   scale: number,
+  still?: Float32Array,
 ): void {
   const { width: W, height: H } = frame;
   const n = W * H;
@@ -76,7 +79,7 @@ export function keepUnchanged(
   });
   for (let i = 0; i < n; i++) {
     // 1 up to the noise scale, falling linearly to 0 at three times it.
-    const w = Math.min(1, Math.max(0, (3 * scale - best[i]) / (2 * scale)));
+    const w = Math.min(1, Math.max(0, (3 * scale - best[i]) / (2 * scale))) * (still ? still[i] : 1);
     if (w === 0) continue;
     const g = usable[from[i]].property.data;
     for (let c = 0; c < C; c++) out[c * n + i] = w * g[c * n + i] + (1 - w) * out[c * n + i];

@@ -243,7 +243,10 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
       if (ctx.task !== 'mask' && keepStatic > 0) {
         const key = guides.find((c) => c.isKeyframe);
         const support = new Float32Array(full.width * full.height);
-        keepUnchanged(out.data, support, out.channels, target.frame, key && key !== g ? [key, g] : [g], keepStatic);
+        // Only where the flow says the pixel stayed put: equal luma alone also matches a
+        // textureless region the camera moves across (measured: −1.2 dB on blackswan without it).
+        const still = flow ? stillness(flow, W, H, full.width, full.height) : undefined;
+        keepUnchanged(out.data, support, out.channels, target.frame, key && key !== g ? [key, g] : [g], keepStatic, still);
       }
       // HDR: the LDR frame measures the radiance wherever it is well exposed; the recurrence then
       // carries measured values rather than drifting ones.
@@ -330,6 +333,18 @@ async function runModel(
     feat: front.feat,
   });
   return crop(back.y.data, batch * P, Hp, Wp, H, W);
+}
+
+/**
+ * Per pixel of the full frame, how sure the flow (planar dy, dx at W x H) is that the pixel did not
+ * move: 1 up to 0.5 px, 0 from 1 px (a still camera's DIS flow is noise of a few tenths of a
+ * pixel), linear between; resized bilinearly to the full size.
+ */
+function stillness(flow: Float32Array, W: number, H: number, fullW: number, fullH: number): Float32Array {
+  const n = W * H;
+  const s = new Float32Array(n);
+  for (let i = 0; i < n; i++) s[i] = Math.min(1, Math.max(0, 2 - 2 * Math.hypot(flow[i], flow[n + i])));
+  return W === fullW && H === fullH ? s : resizeBilinearPlanar(s, 1, W, H, fullW, fullH);
 }
 
 /** 1 where the flow's source point lies inside the frame (as the training's `inside`), else 0. */
