@@ -1,8 +1,11 @@
 /**
- * SLIC benchmark: median of 5 runs at 854x480 for 12000 and 3000 segments, on a synthetic
- * textured frame and, when ../shared/data/davis is present, a real DAVIS frame.
+ * SLIC benchmark: 854x480, 12000 and 3000 segments, the default (multiscale) and the textbook
+ * (`multiscale: false`) mode, on a synthetic textured frame and, when ../shared/data/davis is
+ * present, a real DAVIS frame. Each run times `slic` and then a 3x3 box filter of the same frame
+ * back to back, so both see the same load; the figure to compare across machines and load is the
+ * SLIC / box-filter ratio (median over runs of each run's ratio; ratio of median CPU times too).
  *
- *   node --import tsx bench/slic.bench.ts
+ *   node --import tsx bench/slic.bench.ts [--runs 11] [--mode multiscale|textbook]
  *
  * `runSlicBench()` returns the rows for a benchmark runner; running the file prints them.
  */
@@ -14,6 +17,7 @@ import { superpixelVpnFeatures } from '../src/ops/superpixel-features.js';
 
 export interface SlicBenchRow {
   image: string;
+  mode: 'multiscale' | 'textbook';
   width: number;
   height: number;
   segments: number;
@@ -25,10 +29,13 @@ export interface SlicBenchRow {
   cpuMedianMs: number;
   /**
    * Median wall time of a reference kernel (3x3 box filter of the RGB frame) timed interleaved
-   * with `slic`, and the ratio `medianMs / referenceMs`, comparable across machines and load.
+   * with `slic`, and the median over runs of (slic time / box-filter time) of the same run,
+   * comparable across machines and load.
    */
   referenceMs: number;
   ratio: number;
+  /** Median CPU time of `slic` / median CPU time of the box filter. */
+  cpuRatio: number;
   /** Median wall time of the 6-D VPN feature means over those superpixels, in ms. */
   featuresMedianMs: number;
   runs: number;
@@ -102,67 +109,85 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-export async function runSlicBench(runs = 5): Promise<SlicBenchRow[]> {
+export async function runSlicBench(runs = 11, modes: SlicBenchRow['mode'][] = ['multiscale', 'textbook']): Promise<SlicBenchRow[]> {
   const images: { name: string; rgb: Uint8Array }[] = [{ name: 'synthetic', rgb: syntheticFrame() }];
   const real = await davisFrame();
   if (real) images.push(real);
   const rows: SlicBenchRow[] = [];
+  const cpuMs = (since: NodeJS.CpuUsage) => {
+    const c = process.cpuUsage(since);
+    return (c.user + c.system) / 1000;
+  };
   for (const { name, rgb } of images) {
     for (const segments of [12000, 3000]) {
-      // A video pipeline reuses one workspace per frame size; so does the benchmark.
-      const workspace = createSlicWorkspace(WIDTH, HEIGHT);
-      // Warm-up: let V8 optimise the kernels before timing (steady state of a long video).
-      for (let w = 0; w < 2; w++) slic(rgb, WIDTH, HEIGHT, { segments, workspace });
-      const refOut = new Float32Array(WIDTH * HEIGHT * 3);
-      boxFilterReference(rgb, WIDTH, HEIGHT, refOut);
-      const times: number[] = [];
-      const cpu: number[] = [];
-      const ftimes: number[] = [];
-      const rtimes: number[] = [];
-      let count = 0;
-      for (let r = 0; r < runs; r++) {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const res = slic(rgb, WIDTH, HEIGHT, { segments, workspace });
-        const t1 = performance.now();
-        const c1 = process.cpuUsage(c0);
-        superpixelVpnFeatures(rgb, WIDTH, HEIGHT, res.labels, res.count, 0);
-        const t2 = performance.now();
-        boxFilterReference(rgb, WIDTH, HEIGHT, refOut);
-        const t3 = performance.now();
-        times.push(t1 - t0);
-        cpu.push((c1.user + c1.system) / 1000);
-        ftimes.push(t2 - t1);
-        rtimes.push(t3 - t2);
-        count = res.count;
+      for (const mode of modes) {
+        const opts = { segments, multiscale: mode === 'multiscale' };
+        // A video pipeline reuses one workspace per frame size; so does the benchmark.
+        const workspace = createSlicWorkspace(WIDTH, HEIGHT);
+        const refOut = new Float32Array(WIDTH * HEIGHT * 3);
+        // Warm-up: let V8 optimise both kernels before timing (steady state of a long video).
+        for (let w = 0; w < 3; w++) {
+          slic(rgb, WIDTH, HEIGHT, { ...opts, workspace });
+          boxFilterReference(rgb, WIDTH, HEIGHT, refOut);
+        }
+        const times: number[] = [];
+        const cpu: number[] = [];
+        const ftimes: number[] = [];
+        const rtimes: number[] = [];
+        const rcpu: number[] = [];
+        const ratios: number[] = [];
+        let count = 0;
+        for (let r = 0; r < runs; r++) {
+          const c0 = process.cpuUsage();
+          const t0 = performance.now();
+          const res = slic(rgb, WIDTH, HEIGHT, { ...opts, workspace });
+          const t1 = performance.now();
+          cpu.push(cpuMs(c0));
+          superpixelVpnFeatures(rgb, WIDTH, HEIGHT, res.labels, res.count, 0);
+          const t2 = performance.now();
+          const c2 = process.cpuUsage();
+          boxFilterReference(rgb, WIDTH, HEIGHT, refOut);
+          const t3 = performance.now();
+          rcpu.push(cpuMs(c2));
+          times.push(t1 - t0);
+          ftimes.push(t2 - t1);
+          rtimes.push(t3 - t2);
+          ratios.push((t1 - t0) / (t3 - t2));
+          count = res.count;
+        }
+        rows.push({
+          image: name,
+          mode,
+          width: WIDTH,
+          height: HEIGHT,
+          segments,
+          count,
+          medianMs: median(times),
+          cpuMedianMs: median(cpu),
+          referenceMs: median(rtimes),
+          ratio: median(ratios),
+          cpuRatio: median(cpu) / median(rcpu),
+          featuresMedianMs: median(ftimes),
+          runs,
+        });
       }
-      const medianMs = median(times);
-      const referenceMs = median(rtimes);
-      rows.push({
-        image: name,
-        width: WIDTH,
-        height: HEIGHT,
-        segments,
-        count,
-        medianMs,
-        cpuMedianMs: median(cpu),
-        referenceMs,
-        ratio: medianMs / referenceMs,
-        featuresMedianMs: median(ftimes),
-        runs,
-      });
     }
   }
   return rows;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const rows = await runSlicBench();
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const mode = arg('mode') as SlicBenchRow['mode'] | undefined;
+  const rows = await runSlicBench(Number(arg('runs') ?? 11), mode ? [mode] : undefined);
   for (const r of rows) {
     console.log(
-      `slic ${r.image} ${r.width}x${r.height} segments=${r.segments} -> K=${r.count}: ` +
-        `median ${r.medianMs.toFixed(1)} ms (cpu ${r.cpuMedianMs.toFixed(1)} ms; ${r.ratio.toFixed(1)}x a 3x3 box filter ` +
-        `of ${r.referenceMs.toFixed(1)} ms; features ${r.featuresMedianMs.toFixed(1)} ms) over ${r.runs} runs`,
+      `slic ${r.image} ${r.width}x${r.height} segments=${r.segments} ${r.mode} -> K=${r.count}: ` +
+        `median ${r.medianMs.toFixed(1)} ms (cpu ${r.cpuMedianMs.toFixed(1)} ms); ${r.ratio.toFixed(2)}x a 3x3 box filter ` +
+        `of ${r.referenceMs.toFixed(1)} ms (cpu ratio ${r.cpuRatio.toFixed(2)}x); features ${r.featuresMedianMs.toFixed(1)} ms; ${r.runs} runs`,
     );
   }
 }

@@ -161,16 +161,18 @@ test('smaller image, other segment counts: count within 15%, connected, contiguo
   }
 });
 
-test('flat regions (clean and ±10 noise): boundary recall > 0.95, superpixels ≥ 95% one region', () => {
+test('flat regions (clean and ±10 noise), multiscale and textbook: boundary recall > 0.95, superpixels ≥ 95% one region', () => {
   const W = 320;
   const H = 240;
-  for (const [noise, colorSpace] of [
-    [0, 'cielab'],
-    [0, 'gslicr'],
-    [10, 'cielab'],
+  for (const [noise, colorSpace, multiscale] of [
+    [0, 'cielab', true],
+    [0, 'gslicr', true],
+    [10, 'cielab', true],
+    [0, 'cielab', false],
+    [10, 'cielab', false],
   ] as const) {
     const { rgb, region } = regionImage(W, H, noise);
-    const { labels, count } = slic(rgb, W, H, { segments: 600, colorSpace });
+    const { labels, count } = slic(rgb, W, H, { segments: 600, colorSpace, multiscale });
     assert.ok(Math.abs(count - 600) <= 0.15 * 600, `count ${count}`);
     const trueEdges = edgeMap(region, W, H);
     const spEdges = edgeMap(labels, W, H);
@@ -193,7 +195,7 @@ test('flat regions (clean and ±10 noise): boundary recall > 0.95, superpixels �
     }
     assert.ok(edges > 1000, 'the synthetic image must have edges');
     const recall = hit / edges;
-    assert.ok(recall > 0.95, `${colorSpace} noise ${noise}: boundary recall ${recall.toFixed(4)}`);
+    assert.ok(recall > 0.95, `${colorSpace} noise ${noise} multiscale ${multiscale}: boundary recall ${recall.toFixed(4)}`);
 
     const hist = new Int32Array(count * 5);
     for (let p = 0; p < W * H; p++) hist[labels[p] * 5 + region[p]]++;
@@ -208,7 +210,7 @@ test('flat regions (clean and ±10 noise): boundary recall > 0.95, superpixels �
       purity += best / total;
     }
     purity /= count;
-    assert.ok(purity >= 0.95, `${colorSpace} noise ${noise}: mean superpixel purity ${purity.toFixed(4)}`);
+    assert.ok(purity >= 0.95, `${colorSpace} noise ${noise} multiscale ${multiscale}: mean superpixel purity ${purity.toFixed(4)}`);
   }
 });
 
@@ -244,6 +246,80 @@ test('without connectivity enforcement labels are still contiguous; 0 iterations
   assert.equal(grid.labels[W * H - 1], 107);
   assert.equal(grid.labels[9 * W + 9], grid.labels[0]);
   assert.notEqual(grid.labels[10], grid.labels[0]);
+});
+
+test('convergence stop: fewer iterations run, labels identical to running all of them (both modes)', () => {
+  const W = 320;
+  const H = 240;
+  const { rgb } = regionImage(W, H, 0);
+  for (const multiscale of [true, false]) {
+    const stopped = slic(rgb, W, H, { segments: 600, iterations: 60, multiscale });
+    const all = slic(rgb, W, H, { segments: 600, iterations: 60, multiscale, stopWhenConverged: false });
+    assert.equal(all.iterations, 60);
+    assert.ok(stopped.iterations < 60, `multiscale ${multiscale}: flat regions should converge, ran ${stopped.iterations}`);
+    assert.equal(stopped.count, all.count);
+    assert.deepEqual(stopped.labels, all.labels);
+  }
+  // A textured frame does not converge in the default 5 iterations: all of them run.
+  assert.equal(slic(texturedImage(160, 120, 4), 160, 120, { segments: 300 }).iterations, 5);
+});
+
+/**
+ * The textbook SLIC connectivity pass as a per-pixel flood fill: components in raster order of
+ * their first pixel, a component smaller than `minSize` takes the id of the pixel left of (else
+ * above) its first pixel.
+ */
+function floodFillConnectivity(labels: Int32Array, width: number, height: number, minSize: number): Int32Array {
+  const n = width * height;
+  const out = new Int32Array(n).fill(-1);
+  const queue = new Int32Array(n);
+  let count = 0;
+  for (let start = 0; start < n; start++) {
+    if (out[start] >= 0) continue;
+    const sx = start % width;
+    const sy = (start - sx) / width;
+    const adj = sx > 0 ? out[start - 1] : sy > 0 ? out[start - width] : -1;
+    out[start] = count;
+    queue[0] = start;
+    let head = 0;
+    let tail = 1;
+    while (head < tail) {
+      const p = queue[head++];
+      const x = p % width;
+      const y = (p - x) / width;
+      for (const q of [x > 0 ? p - 1 : -1, x < width - 1 ? p + 1 : -1, y > 0 ? p - width : -1, y < height - 1 ? p + width : -1]) {
+        if (q >= 0 && out[q] < 0 && labels[q] === labels[start]) {
+          out[q] = count;
+          queue[tail++] = q;
+        }
+      }
+    }
+    if (tail < minSize && adj >= 0) for (let t = 0; t < tail; t++) out[queue[t]] = adj;
+    else count++;
+  }
+  return out;
+}
+
+test('connectivity pass equals a per-pixel flood fill, with and without merging small components', () => {
+  // 120x90 with 108 segments: a 12 x 9 grid of 10 px cells, so the mean cell area S² is 100.
+  const W = 120;
+  const H = 90;
+  for (const seed of [3, 8]) {
+    const rgb = texturedImage(W, H, seed);
+    const raw = slic(rgb, W, H, { segments: 108, enforceConnectivity: false });
+    for (const minSizeFactor of [0, 0.25, 0.6]) {
+      const r = slic(rgb, W, H, { segments: 108, minSizeFactor });
+      const ref = floodFillConnectivity(raw.labels, W, H, Math.max(1, minSizeFactor * 100));
+      assert.deepEqual(r.labels, ref, `seed ${seed}, minSizeFactor ${minSizeFactor}`);
+      assert.equal(r.count, Math.max(...ref) + 1);
+    }
+  }
+  // Without merging, every 4-connected piece of the raw clusters is its own superpixel.
+  const pieces = slic(texturedImage(W, H, 3), W, H, { segments: 108, minSizeFactor: 0 });
+  assert.equal(
+    pieces.count,
+    componentCount(slic(texturedImage(W, H, 3), W, H, { segments: 108, enforceConnectivity: false }).labels, W, H),
+  );
 });
 
 test('superpixelMeans of a constant image is the constant; counts sum to the pixel count', () => {
