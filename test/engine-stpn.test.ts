@@ -80,7 +80,11 @@ describe('stpn engine', () => {
     const learned = await propagateColour(createStpnEngine({ flow: 'farneback' }), still, colour[0]);
     for (let t = 1; t < 4; t++) assert.deepEqual(learned[t].data, copied[t].data, `static frame ${t}`);
     const free = await propagateColour(createStpnEngine({ flow: 'farneback', keepStatic: 0 }), still, colour[0]);
-    assert.notDeepEqual(free[3].data, copied[3].data, 'keepStatic=0 leaves the network free (the fall-back is what makes the frames equal)');
+    assert.notDeepEqual(
+      free[3].data,
+      copied[3].data,
+      'keepStatic=0 leaves the network free (the fall-back is what makes the frames equal)',
+    );
   });
 
   test('a model for another task, or a missing one, is an error naming it', async () => {
