@@ -22,8 +22,8 @@ export * from './formats/rgbe.js';
 export * from './models/index.js';
 export * from './ops/flow.js';
 export { DiskFeatureSpill, type DiskStoreOptions, diskStores, FrameStore } from './session/disk-store.js';
-export { type OpenVideoOptions, openVideo } from './session/open.js';
 export { createNodeFramePool, defaultWorkerCount } from './session/node-pool.js';
+export { type OpenVideoOptions, openVideo } from './session/open.js';
 export * from './tasks/evaluate.js';
 export {
   type EvaluateOptions,

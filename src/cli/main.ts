@@ -128,7 +128,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--from <n>', 'first frame to output', intArg(0))
     .option('--to <n>', 'last frame to output (inclusive)', intArg(0))
     .option('--max-internal-size <px>', 'longest side the engine works at', intArg(16))
-    .option('--workers <n>', 'threads preparing the next frames ahead of the propagation (default: cores - 1, at most 3; 0 = none)', intArg(0, 64))
+    .option(
+      '--workers <n>',
+      'threads preparing the next frames ahead of the propagation (default: cores - 1, at most 3; 0 = none)',
+      intArg(0, 64),
+    )
     .requiredOption('--out <dir>', 'output folder')
     .option('--no-video', 'do not write the overlay / colour mp4')
     .option(

@@ -7,22 +7,25 @@ import type { PrepareFrame } from '../engines/types.js';
 
 const modules = new Map<string, Promise<{ prepareFrame: PrepareFrame }>>();
 
-parentPort?.on('message', async (job: { id: number; module: string; options: unknown; frame: Parameters<PrepareFrame>[0]; index: number }) => {
-  try {
-    let m = modules.get(job.module);
-    if (!m) {
-      m = import(job.module) as Promise<{ prepareFrame: PrepareFrame }>;
-      modules.set(job.module, m);
+parentPort?.on(
+  'message',
+  async (job: { id: number; module: string; options: unknown; frame: Parameters<PrepareFrame>[0]; index: number }) => {
+    try {
+      let m = modules.get(job.module);
+      if (!m) {
+        m = import(job.module) as Promise<{ prepareFrame: PrepareFrame }>;
+        modules.set(job.module, m);
+      }
+      const { prepareFrame } = await m;
+      if (typeof prepareFrame !== 'function') throw new Error(`${job.module} exports no prepareFrame`);
+      const values = await prepareFrame(job.frame, job.index, job.options);
+      parentPort?.postMessage({ id: job.id, values }, transferables(values));
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      parentPort?.postMessage({ id: job.id, error: { message: e.message, stack: e.stack } });
     }
-    const { prepareFrame } = await m;
-    if (typeof prepareFrame !== 'function') throw new Error(`${job.module} exports no prepareFrame`);
-    const values = await prepareFrame(job.frame, job.index, job.options);
-    parentPort?.postMessage({ id: job.id, values }, transferables(values));
-  } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    parentPort?.postMessage({ id: job.id, error: { message: e.message, stack: e.stack } });
-  }
-});
+  },
+);
 
 /** Every distinct ArrayBuffer under a value (typed arrays in records, arrays and maps). */
 function transferables(value: unknown, out = new Set<ArrayBuffer>(), seen = new Set<unknown>()): ArrayBuffer[] {
