@@ -18,6 +18,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { labelEdges } from '../src/metrics/superpixels.js';
 import { slic as currentSlic, type SlicOptions, type SlicResult } from '../src/ops/slic.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, requireShared } from './common.js';
@@ -30,25 +31,6 @@ export interface SlicQuality {
   underSegmentation: number;
   explainedVariation: number;
   count: number;
-}
-
-/** Pixels with a 4-neighbour of a different value. */
-function edges(values: ArrayLike<number>, width: number, height: number): Uint8Array {
-  const e = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const v = values[p];
-      if (
-        (x > 0 && values[p - 1] !== v) ||
-        (x < width - 1 && values[p + 1] !== v) ||
-        (y > 0 && values[p - width] !== v) ||
-        (y < height - 1 && values[p + width] !== v)
-      )
-        e[p] = 1;
-    }
-  }
-  return e;
 }
 
 /** Square dilation by `r` (separable max). */
@@ -76,8 +58,8 @@ function dilate(m: Uint8Array, width: number, height: number, r: number): Uint8A
 export function slicQuality(rgb: Uint8Array, mask: Uint8Array, width: number, height: number, res: SlicResult): SlicQuality {
   const n = width * height;
   const { labels, count } = res;
-  const gtEdges = edges(mask, width, height);
-  const spEdges = edges(labels, width, height);
+  const gtEdges = labelEdges(mask, width, height);
+  const spEdges = labelEdges(labels, width, height);
   const near = dilate(spEdges, width, height, 1);
   let gt = 0;
   let hit0 = 0;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { labelEdges } from '../src/metrics/superpixels.js';
 import { compactnessFromCohWeight, createSlicWorkspace, GSLICR_COMPACTNESS, slic } from '../src/ops/slic.js';
 import {
   smear,
@@ -110,26 +111,6 @@ function assertContiguous(labels: Int32Array, count: number): void {
   for (let s = 0; s < count; s++) assert.ok(counts[s] > 0, `superpixel ${s} is empty`);
 }
 
-/** Pixels with a 4-neighbour of a different value. */
-function edgeMap(values: ArrayLike<number>, width: number, height: number): Uint8Array {
-  const e = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const v = values[p];
-      if (
-        (x > 0 && values[p - 1] !== v) ||
-        (x < width - 1 && values[p + 1] !== v) ||
-        (y > 0 && values[p - width] !== v) ||
-        (y < height - 1 && values[p + width] !== v)
-      ) {
-        e[p] = 1;
-      }
-    }
-  }
-  return e;
-}
-
 test('compactness mapping: gSLICr coh_weight 1.5 is textbook m ≈ 12.71, m ∝ sqrt(w)', () => {
   assert.ok(Math.abs(GSLICR_COMPACTNESS - 12.71) < 0.01, `got ${GSLICR_COMPACTNESS}`);
   assert.ok(Math.abs(compactnessFromCohWeight(6) - 2 * GSLICR_COMPACTNESS) < 1e-9);
@@ -174,8 +155,8 @@ test('flat regions (clean and ±10 noise), multiscale and textbook: boundary rec
     const { rgb, region } = regionImage(W, H, noise);
     const { labels, count } = slic(rgb, W, H, { segments: 600, colorSpace, multiscale });
     assert.ok(Math.abs(count - 600) <= 0.15 * 600, `count ${count}`);
-    const trueEdges = edgeMap(region, W, H);
-    const spEdges = edgeMap(labels, W, H);
+    const trueEdges = labelEdges(region, W, H);
+    const spEdges = labelEdges(labels, W, H);
     let edges = 0;
     let hit = 0;
     for (let y = 0; y < H; y++) {

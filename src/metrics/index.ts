@@ -6,3 +6,4 @@ export * from './color.js';
 export * from './davis.js';
 export * from './hdr.js';
 export * from './labels.js';
+export * from './superpixels.js';
