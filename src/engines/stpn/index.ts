@@ -388,32 +388,33 @@ function repeat(a: Float32Array, times: number): Float32Array {
   return out;
 }
 
+const ODDS_MIN = 1e-7 / (1 - 1e-7);
+const ODDS_MAX = (1 - 1e-7) / 1e-7;
+
 /**
- * Objects' logits → K+1 probabilities by soft aggregation (STM's rule, ANCHORS §5.4): p_k = σ(y_k),
- * background Π(1 − p_k), then odds p / (1 − p) normalised over the K+1 channels.
+ * Objects' logits → K+1 probabilities by soft aggregation (STM's rule, ANCHORS §5.4; each
+ * probability clamped to [1e-7, 1 − 1e-7] before its odds) with one exp per object and pixel and
+ * no per-pixel allocation: p_k = σ(z_k) has odds e^{z_k}; background Π(1 − p_k); odds normalised
+ * over the K + 1 channels. `logits` is planar `K x n`; returns planar `(K + 1) x n`.
  */
 export function softAggregate(logits: Float32Array, K: number, n: number): Float32Array {
   const out = new Float32Array((K + 1) * n);
+  const odds = new Float64Array(K);
   for (let i = 0; i < n; i++) {
     let bg = 1;
-    for (let k = 0; k < K; k++) bg *= 1 - sigmoid(logits[k * n + i]);
     let sum = 0;
-    const odds = (p: number) => {
-      const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
-      return q / (1 - q);
-    };
-    out[i] = odds(bg);
-    sum += out[i];
     for (let k = 0; k < K; k++) {
-      const o = odds(sigmoid(logits[k * n + i]));
-      out[(k + 1) * n + i] = o;
+      const e = Math.exp(logits[k * n + i]);
+      bg /= 1 + e;
+      const o = Math.max(ODDS_MIN, Math.min(e, ODDS_MAX));
+      odds[k] = o;
       sum += o;
     }
-    for (let k = 0; k <= K; k++) out[k * n + i] /= sum;
+    const q = Math.max(1e-7, Math.min(bg, 1 - 1e-7));
+    const ob = q / (1 - q);
+    sum += ob;
+    out[i] = ob / sum;
+    for (let k = 0; k < K; k++) out[(k + 1) * n + i] = odds[k] / sum;
   }
   return out;
-}
-
-function sigmoid(v: number): number {
-  return 1 / (1 + Math.exp(-v));
 }
