@@ -72,7 +72,7 @@ describe('session worker pool', () => {
     const engine = createBilateralEngine();
     const broken: Engine = {
       ...engine,
-      prepare: (): FramePreparation => ({ module: new URL('./no-such-module.js', import.meta.url).href, options: {}, signature: 'broken' }),
+      prepare: (): FramePreparation => ({ module: new URL('./no-such-module.js', import.meta.url).href, options: {} }),
       predict: (t, g, c) => engine.predict(t, g, c),
     };
     const warnings: string[] = [];

@@ -15,14 +15,14 @@ import type { Guide } from './types.js';
  * global brightness change keeps colours). Per pixel the first candidate (the key-frame) wins
  * while its D is within `scale`, else the candidate with the smallest D, blended in with weight 1
  * up to D = scale, 0 from 3 × scale, linear between. Comparing with the key-frame too means a region a moving object uncovered gets the
- * key-frame's value back rather than keeping a smeared one. `out` (C x n) and `support` are
- * updated in place; support becomes at least the blend weight. `still` (n values in [0, 1], optional)
+ * key-frame's value back rather than keeping a smeared one. `out` (C x n) and `support` (when
+ * given) are updated in place; support becomes at least the blend weight. `still` (n values in [0, 1], optional)
  * multiplies the weight: an engine that measures motion says where the pixel did not move, since
  * a textureless region (water, sky) keeps its luma while the scene moves across it.
  */
 export function keepUnchanged(
   out: Float32Array,
-  support: Float32Array,
+  support: Float32Array | undefined,
   C: number,
   frame: RgbFrame,
   candidates: readonly Guide[],
@@ -83,7 +83,7 @@ export function keepUnchanged(
     if (w === 0) continue;
     const g = usable[from[i]].property.data;
     for (let c = 0; c < C; c++) out[c * n + i] = w * g[c * n + i] + (1 - w) * out[c * n + i];
-    if (support[i] < w) support[i] = w;
+    if (support && support[i] < w) support[i] = w;
   }
 }
 

@@ -57,8 +57,6 @@ export interface FramePreparation {
   readonly module: string;
   /** Structured-cloneable options handed to `prepareFrame`. */
   readonly options: unknown;
-  /** Identity of the work (module and options), for logs and deduplication. */
-  readonly signature: string;
 }
 
 /**

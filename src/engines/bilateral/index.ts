@@ -364,7 +364,6 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     prepare: (task) => ({
       module: siblingModuleUrl(import.meta.url, 'frame-features'),
       options: { task, config } satisfies PrepareOptions,
-      signature: `bilateral-frame:${task}:${JSON.stringify(config)}`,
     }),
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('bilateral engine: no guide frames');

@@ -34,13 +34,15 @@
  */
 import { throwIfAborted } from '../../core/errors.js';
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import type { FeatureStore } from '../../memory/features.js';
 import { previous } from '../../memory/policy.js';
 import { Backbone, type BackboneFeatures, cachedBackboneFeatures } from '../../models/backbone.js';
-import { computeFlow, flowConsistency } from '../../ops/flow.js';
-import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../../ops/resize.js';
+import { flowConsistency } from '../../ops/flow.js';
+import { fitWithin, resizeBilinearPlanar } from '../../ops/resize.js';
 import { warpBilinear } from '../../ops/warp.js';
-import { MASK_LOGIT, softAggregate } from '../stpn/index.js';
-import type { Engine, EngineContext, EngineRegistration, FitContext, Guide } from '../types.js';
+import { MASK_LOGIT, maskLogit, softAggregate } from '../stpn/index.js';
+import type { Engine, EngineRegistration, FitContext, Guide } from '../types.js';
+import { cachedFlow, workingFrame } from '../working-frames.js';
 import {
   balancedWeights,
   type CellFeatures,
@@ -203,17 +205,15 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
   };
 
   const sizeOf = (w: number, h: number) => fitWithin(w, h, maxSize === 0 ? undefined : maxSize);
-  const small = (f: RgbFrame, W: number, H: number): RgbFrame =>
-    f.width === W && f.height === H ? f : { width: W, height: H, data: resizeBilinearInterleavedU8(f.data, 3, f.width, f.height, W, H) };
 
-  const features = async (index: number, frame: RgbFrame, store: EngineContext['features']): Promise<BackboneFeatures> => {
+  const features = async (index: number, frame: RgbFrame, store: FeatureStore): Promise<BackboneFeatures> => {
     const bb = await backboneFor(maxSize === 0 ? undefined : Math.max(16, maxSize), options.threads);
     const key = bb.key;
     if (store.get(index, key)) return cachedBackboneFeatures(store, index, frame, bb);
     return timed('backbone', () => cachedBackboneFeatures(store, index, frame, bb));
   };
 
-  const cellsOf = async (index: number, frame: RgbFrame, store: EngineContext['features']): Promise<CellFeatures> => {
+  const cellsOf = async (index: number, frame: RgbFrame, store: FeatureStore): Promise<CellFeatures> => {
     const f = await features(index, frame, store);
     const key = `maskprop:cells:${f.inputWidth}x${f.inputHeight}`;
     const hit = store.get<{ cols: number; rows: number; data: Float32Array }>(index, key);
@@ -221,23 +221,11 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
     return store.set(index, key, cellFeatures(f), { spill: true });
   };
 
-  const flowOf = async (
-    from: number,
-    to: number,
-    a: RgbFrame,
-    b: RgbFrame,
-    direction: 'backward' | 'forward',
-    store: EngineContext['features'],
-  ): Promise<Float32Array> => {
+  const flowOf = (from: number, to: number, a: RgbFrame, b: RgbFrame, direction: 'backward' | 'forward', store: FeatureStore) =>
     // Backward: on the target's grid (target `to` → guide `from`); forward: guide → target.
-    const key = `maskprop:flow:${direction}:${from}->${to}:${backend}:${preset}:${b.width}x${b.height}`;
-    const hit = store.get<Float32Array>(to, key);
-    if (hit) return hit;
-    const r = await timed('flow', () => computeFlow(a, b, { backend, preset, direction }));
-    return store.set(to, key, r.flow, { spill: true });
-  };
+    cachedFlow(store, from, to, a, b, { backend, preset, direction }, (compute) => timed('flow', compute));
 
-  const workingProbabilities = (g: Guide, K: number, W: number, H: number, store: EngineContext['features']): Float32Array => {
+  const workingProbabilities = (g: Guide, K: number, W: number, H: number, store: FeatureStore): Float32Array => {
     const hit = store.get<Float32Array>(g.index, probKey(g.key, W, H));
     if (hit && hit.length === (K + 1) * W * H) return hit;
     const p = g.property;
@@ -330,15 +318,15 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
       const n = W * H;
       const K = ctx.layout.channels - 1;
       const store = ctx.features;
-      const tf = store.getOrCompute(target.index, `maskprop:frame:${W}x${H}`, () => small(target.frame, W, H));
-      const gf = store.getOrCompute(g.index, `maskprop:frame:${W}x${H}`, () => small(g.frame, W, H));
+      const tf = workingFrame(store, target.index, target.frame, W, H);
+      const gf = workingFrame(store, g.index, g.frame, W, H);
       const prev = workingProbabilities(g, K, W, H, store);
       const flow = await flowOf(g.index, target.index, gf, tf, 'backward', store);
       const warped = warpBilinear(prev.subarray(n), K, H, W, flow, 'zeros');
       throwIfAborted(ctx.signal);
 
       const z = new Float32Array(K * n);
-      for (let i = 0; i < K * n; i++) z[i] = logit(warped[i], L);
+      for (let i = 0; i < K * n; i++) z[i] = maskLogit(warped[i]);
 
       const state = appearanceOn ? passState(ctx.direction, g.isKeyframe) : undefined;
       if (state && fitted) {
@@ -427,9 +415,4 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
 
 function probKey(resultKey: string, W: number, H: number): string {
   return `maskprop:prob:${resultKey}:${W}x${H}`;
-}
-
-function logit(p: number, L: number): number {
-  const q = Math.min(1 - 1e-6, Math.max(1e-6, p));
-  return Math.max(-L, Math.min(L, Math.log(q / (1 - q))));
 }

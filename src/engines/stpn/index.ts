@@ -22,13 +22,13 @@ import { previousAndKeyframe } from '../../memory/policy.js';
 import type { OnnxModel } from '../../models/session.js';
 import { loadModel } from '../../models/session.js';
 import { BUNDLED_MODELS, bundledModelPath } from '../../models/weights.js';
-import { computeFlow } from '../../ops/flow.js';
 import { propagate4 } from '../../ops/linear-scan.js';
-import { fitWithin, resizeBilinearInterleavedU8, resizeBilinearPlanar } from '../../ops/resize.js';
+import { fitWithin, resizeBilinearPlanar } from '../../ops/resize.js';
 import { warpBilinear } from '../../ops/warp.js';
 import { blendLdrIntoProperty } from '../../tasks/hdr/ldr.js';
 import { keepUnchanged } from '../static-fallback.js';
-import type { Engine, EngineContext, EngineRegistration } from '../types.js';
+import type { Engine, EngineRegistration } from '../types.js';
+import { cachedFlow, workingFrame } from '../working-frames.js';
 
 export interface StpnOptions {
   /**
@@ -70,6 +70,12 @@ export interface StpnOptions {
 
 /** |logit| of a key-frame's one-hot mask channel (training used the same). */
 export const MASK_LOGIT = 4;
+
+/** A probability as a logit clamped to ±MASK_LOGIT (the property the mask scan carries). */
+export function maskLogit(p: number): number {
+  const q = Math.min(1 - 1e-6, Math.max(1e-6, p));
+  return Math.max(-MASK_LOGIT, Math.min(MASK_LOGIT, Math.log(q / (1 - q))));
+}
 
 export const stpnEngine: EngineRegistration = {
   name: 'stpn',
@@ -158,20 +164,6 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
     return p;
   };
 
-  const flowOf = async (
-    guideIndex: number,
-    guide: RgbFrame,
-    targetIndex: number,
-    target: RgbFrame,
-    ctx: EngineContext,
-  ): Promise<Float32Array> => {
-    const key = `stpn:flow<-${guideIndex}:${options.flow ?? 'auto'}:${options.preset ?? 'medium'}:${target.width}x${target.height}`;
-    const hit = ctx.features.get<Float32Array>(targetIndex, key);
-    if (hit) return hit;
-    const r = await computeFlow(guide, target, { backend: options.flow ?? 'auto', preset: options.preset ?? 'medium' });
-    return ctx.features.set(targetIndex, key, r.flow);
-  };
-
   return {
     name: 'stpn',
     tasks: stpnEngine.tasks,
@@ -186,18 +178,20 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
       const full = { width: target.frame.width, height: target.frame.height };
       const size = fitWithin(full.width, full.height, options.maxSize === 0 ? undefined : (options.maxSize ?? 432));
       const { width: W, height: H } = size;
-      const small = (f: RgbFrame): RgbFrame =>
-        f.width === W && f.height === H
-          ? f
-          : { width: W, height: H, data: resizeBilinearInterleavedU8(f.data, 3, f.width, f.height, W, H) };
-      const targetFrame = ctx.features.getOrCompute(target.index, `stpn:frame:${W}x${H}`, () => small(target.frame));
-      const guideFrame = ctx.features.getOrCompute(g.index, `stpn:frame:${W}x${H}`, () => small(g.frame));
+      const targetFrame = workingFrame(ctx.features, target.index, target.frame, W, H);
+      const guideFrame = workingFrame(ctx.features, g.index, g.frame, W, H);
       const guideProperty =
         g.property.width === W && g.property.height === H
           ? g.property.data
           : resizeBilinearPlanar(g.property.data, g.property.channels, g.property.width, g.property.height, W, H);
       const m = options.network === false ? undefined : await modelFor(ctx.task);
-      const flow = options.warp === false ? undefined : await flowOf(g.index, guideFrame, target.index, targetFrame, ctx);
+      const flow =
+        options.warp === false
+          ? undefined
+          : await cachedFlow(ctx.features, g.index, target.index, guideFrame, targetFrame, {
+              backend: options.flow ?? 'auto',
+              preset: options.preset ?? 'medium',
+            });
       // Border values replicated: a camera pan extends the edge instead of leaving a hole.
       const align = (planes: Float32Array, C: number) => (flow ? warpBilinear(planes, C, H, W, flow, 'replicate') : planes);
       const valid = flow ? insideMask(flow, W, H) : new Float32Array(W * H).fill(1);
@@ -214,10 +208,7 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
         for (let k = 0; k < batch; k++) {
           const p = guideProperty.subarray((k + 1) * n, (k + 2) * n);
           const logit = x.subarray(k * n, (k + 1) * n);
-          for (let i = 0; i < n; i++) {
-            const v = Math.min(1 - 1e-6, Math.max(1e-6, p[i]));
-            logit[i] = Math.max(-MASK_LOGIT, Math.min(MASK_LOGIT, Math.log(v / (1 - v))));
-          }
+          for (let i = 0; i < n; i++) logit[i] = maskLogit(p[i]);
         }
         x = align(x, batch);
       } else {
@@ -242,11 +233,10 @@ export function createStpnEngine(options: StpnOptions = {}, signature = 'stpn'):
       const keepStatic = options.keepStatic ?? 5;
       if (ctx.task !== 'mask' && keepStatic > 0) {
         const key = guides.find((c) => c.isKeyframe);
-        const support = new Float32Array(full.width * full.height);
         // Only where the flow says the pixel stayed put: equal luma alone also matches a
         // textureless region the camera moves across (measured: −1.2 dB on blackswan without it).
         const still = flow ? stillness(flow, W, H, full.width, full.height) : undefined;
-        keepUnchanged(out.data, support, out.channels, target.frame, key && key !== g ? [key, g] : [g], keepStatic, still);
+        keepUnchanged(out.data, undefined, out.channels, target.frame, key && key !== g ? [key, g] : [g], keepStatic, still);
       }
       // HDR: the LDR frame measures the radiance wherever it is well exposed; the recurrence then
       // carries measured values rather than drifting ones.
