@@ -17,7 +17,7 @@ import { Backbone } from '../src/models/backbone.js';
 import { rgbToPlanar } from '../src/models/tensor.js';
 import { createScene } from '../src/synth/index.js';
 import { decodeImageRgb } from '../src/video/folder.js';
-import { argValue, davisRoot, machine, median } from './common.js';
+import { argValue, box3, davisRoot, machine, median } from './common.js';
 
 const runs = Number(argValue('runs', '7'));
 const sequence = argValue('sequence', 'blackswan') as string;
@@ -34,35 +34,6 @@ async function loadFrames(n: number): Promise<{ frames: RgbFrame[]; what: string
   }
   const scene = createScene({ seed: 3, width: 854, height: 480, frames: n, objects: 2 });
   return { frames: Array.from({ length: n }, (_, t) => scene.render(t).rgb), what: 'synthetic scene (no ../shared/data/davis)' };
-}
-
-/** 3x3 box filter of planar C x H x W (edges clamped): a memory-bound reference kernel. */
-function box3(src: Float32Array, C: number, W: number, H: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let c = 0; c < C; c++) {
-    const o = c * W * H;
-    for (let y = 0; y < H; y++) {
-      const y0 = o + Math.max(0, y - 1) * W;
-      const y1 = o + y * W;
-      const y2 = o + Math.min(H - 1, y + 1) * W;
-      for (let x = 0; x < W; x++) {
-        const xa = Math.max(0, x - 1);
-        const xb = Math.min(W - 1, x + 1);
-        out[y1 + x] =
-          (src[y0 + xa] +
-            src[y0 + x] +
-            src[y0 + xb] +
-            src[y1 + xa] +
-            src[y1 + x] +
-            src[y1 + xb] +
-            src[y2 + xa] +
-            src[y2 + x] +
-            src[y2 + xb]) /
-          9;
-      }
-    }
-  }
-  return out;
 }
 
 const { frames, what } = await loadFrames(runs + 1);

@@ -5,6 +5,11 @@
  *   node --import tsx bench/davis-masks.ts --engine bilateral[:option=value...] [--refine crf] [--variant pixel]
  *        [--sequences blackswan,dog] [--fold-models stpn-mask] [--json out.json]
  *
+ * Memory selection (MSN): `--memory selected --top-k K [--pool-cap N] [--joint] --msn PREFIX` scores
+ * guides with the selector pair `training/models/PREFIX-fold{A,B}` (fold rule as below; `--msn
+ * bundled` for the bundled one) and propagates from the top K (an ensemble merged n-way, or with
+ * `--joint` one prediction from the K guides).
+ *
  * `--fold-models PREFIX` (learned engines): fold A (blackswan, bmx-trees, breakdance, camel,
  * car-roundabout) is scored with `training/models/PREFIX-foldA` (trained on fold B), fold B with
  * `-foldB`, so no sequence is scored by a model that saw it.
@@ -12,6 +17,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '../src/engines/index.js';
+import { MsnScorer } from '../src/memory/msn.js';
+import { type GuidePolicy, selected } from '../src/memory/policy.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
@@ -31,16 +38,42 @@ const optionsFor = (seq: string) =>
     ? { ...engineOptions, model: join(projectRoot, 'training', 'models', `${foldModels}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`) }
     : engineOptions;
 
+const memory = argValue('memory', 'previous');
+const topK = Number(argValue('top-k', '1'));
+const msnPrefix = argValue('msn', 'msn-mask');
+const scorers = new Map<string, MsnScorer>();
+async function guidesFor(seq: string): Promise<GuidePolicy | undefined> {
+  if (memory === 'previous') return undefined;
+  if (memory !== 'selected') throw new Error(`--memory must be previous or selected, got ${memory}`);
+  const fold = FOLD_A.includes(seq) ? 'A' : 'B';
+  const key = msnPrefix === 'bundled' ? 'bundled' : fold;
+  let scorer = scorers.get(key);
+  if (!scorer) {
+    scorer = await MsnScorer.load(
+      'mask',
+      msnPrefix === 'bundled' ? {} : { prefix: join(projectRoot, 'training', 'models', `${msnPrefix}-fold${fold}`) },
+    );
+    scorers.set(key, scorer);
+  }
+  return selected(topK, scorer, { ensemble: !hasFlag('joint'), poolCap: Number(argValue('pool-cap', '200')) });
+}
+
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
 console.log(
-  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''}${memory === 'selected' ? ` memory selected top-${topK}${hasFlag('joint') ? ' joint' : ''} (${msnPrefix})` : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
 );
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
   const n = d.frames.info.frameCount as number;
   const { width, height } = d.frames.info;
-  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(engineName, optionsFor(seq)), memoryFrames: 12, refine });
+  const session = await openVideo(d.frames, {
+    task: 'mask',
+    engine: createEngine(engineName, optionsFor(seq)),
+    memoryFrames: 12,
+    refine,
+    guides: await guidesFor(seq),
+  });
   session.addKeyframe(0, { mask: await d.annotations.read(0) });
   const preds: Array<Uint8Array | undefined> = new Array(n);
   const started = performance.now();
@@ -67,7 +100,19 @@ if (out)
   writeFileSync(
     out,
     JSON.stringify(
-      { engine: engineSpec, variant, refine, machine: machine(), date: new Date().toISOString(), summary: s, entries, fps: timing },
+      {
+        engine: engineSpec,
+        variant,
+        refine,
+        memory,
+        topK,
+        msn: memory === 'selected' ? msnPrefix : undefined,
+        machine: machine(),
+        date: new Date().toISOString(),
+        summary: s,
+        entries,
+        fps: timing,
+      },
       null,
       2,
     ),

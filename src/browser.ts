@@ -18,6 +18,7 @@ export * from './formats/png-codec.js';
 export * from './formats/rle.js';
 export * from './memory/index.js';
 export * from './metrics/index.js';
+export * from './ops/correlation.js';
 export * from './ops/crf.js';
 export * from './ops/lattice.js';
 export * from './ops/linear-scan.js';

@@ -1,6 +1,6 @@
 /**
  * vprop for Node: everything of the browser entry, plus sources and sinks (ffmpeg, image folders,
- * DAVIS), every file format, optical flow, ONNX models and the engines that run them (flowgru),
+ * DAVIS), every file format, optical flow, ONNX models and what runs them (flowgru, memory selection),
  * `openVideo` (any path, results spilled to disk, resumable) and the tasks' file readers,
  * writers and folder evaluations.
  */
@@ -19,6 +19,17 @@ export * from './formats/png.js';
 // The Node encoders (node:zlib) win over the browser entry's (fflate) of the same names.
 export { encodeBinaryMaskPng, encodePalettePng, encodeRgbPng } from './formats/png.js';
 export * from './formats/rgbe.js';
+// Memory selection runs ONNX models, so it is exported here rather than with the policies.
+export {
+  foreground,
+  MSN_GRID,
+  MSN_INPUT,
+  MSN_SELECTOR_CORRELATION,
+  type MsnProjections,
+  MsnScorer,
+  type MsnScorerOptions,
+  selectorFeatures,
+} from './memory/msn.js';
 export * from './models/index.js';
 export * from './ops/flow.js';
 export { DiskFeatureSpill, type DiskStoreOptions, diskStores, FrameStore } from './session/disk-store.js';

@@ -133,6 +133,20 @@ export async function main(argv: string[]): Promise<number> {
       'threads preparing the next frames ahead of the propagation (default: cores - 1, at most 3; 0 = none)',
       intArg(0, 64),
     )
+    .addOption(
+      new Option(
+        '--memory <policy>',
+        "guides: 'previous' = the engine's own (the frames just propagated), 'selected' = memory selection (MSN) over every frame propagated so far",
+      )
+        .choices(['previous', 'selected'])
+        .default('previous'),
+    )
+    .option('--top-k <k>', 'with --memory selected: propagate from the K best-scored guides, merged by confidence', intArg(1, 16), 1)
+    .option('--pool-cap <n>', 'with --memory selected: frames kept as candidates (key-frames always stay)', intArg(1, 100000), 200)
+    .option(
+      '--selector <prefix>',
+      'with --memory selected: a trained selector PREFIX-embed.onnx / PREFIX-head.onnx instead of the bundled one',
+    )
     .requiredOption('--out <dir>', 'output folder')
     .option('--no-video', 'do not write the overlay / colour mp4')
     .option(
@@ -187,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('train')
     .description('train a learned model with PyTorch (needs a repository checkout and python3-torch)')
-    .argument('[method]', 'what to train: grfp or stpn', 'grfp')
+    .argument('[method]', 'what to train: grfp, stpn or msn', 'grfp')
     .option('--models <list>', 'comma-separated targets (default: all)')
     .option('--steps <n>', 'training steps per model', intArg(1))
     .option('--python <path>', 'Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3)')

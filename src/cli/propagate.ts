@@ -10,6 +10,9 @@ import { basename, extname, join } from 'node:path';
 import { InputError, isAbortError } from '../core/errors.js';
 import type { Task } from '../core/types.js';
 import { bestEngineFor, createEngine, getEngineRegistration } from '../engines/index.js';
+import { MsnScorer } from '../memory/msn.js';
+import { type GuidePolicy, selected } from '../memory/policy.js';
+import { BUNDLED_MODELS } from '../models/weights.js';
 import { openVideo } from '../session/open.js';
 import type { Direction, KeyframeMode } from '../session/session.js';
 import { getTaskFiles, parseKeyframeSpec } from '../tasks/files.js';
@@ -36,6 +39,10 @@ export interface PropagateCliOptions {
   to?: number;
   maxInternalSize?: number;
   workers?: number;
+  memory: 'previous' | 'selected';
+  topK: number;
+  poolCap: number;
+  selector?: string;
   out: string;
   video: boolean;
   perFrame?: string;
@@ -109,6 +116,10 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
   if (o.objects && task !== 'mask') throw new InputError('--objects', `only masks have objects (task ${task}; labels take --classes)`);
   if (o.classes && task !== 'labels') throw new InputError('--classes', `only for the labels task (task ${task})`);
   if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new InputError('--from', `${o.from} is after --to ${o.to}`);
+  if (o.memory !== 'selected' && (o.topK !== 1 || o.selector))
+    throw new InputError(o.selector ? '--selector' : '--top-k', 'only with --memory selected');
+  if (o.poolCap < o.topK) throw new InputError('--pool-cap', `${o.poolCap} is below --top-k ${o.topK}`);
+  const guides = o.memory === 'selected' ? await selectedGuides(task, o) : undefined;
 
   const controller = new AbortController();
   const onSigint = () => {
@@ -123,7 +134,7 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
     for (let i = 0; i < sources.length; i++) {
       const out = sources.length > 1 ? join(o.out, names[i]) : o.out;
       try {
-        summaries.push(await runOne(sources[i], out, engineName, engineOptions, removals, o, controller.signal));
+        summaries.push(await runOne(sources[i], out, engineName, engineOptions, removals, o, controller.signal, guides));
       } catch (err) {
         if (isAbortError(err) || sources.length === 1) throw err;
         failed++;
@@ -139,6 +150,22 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
   return failed > 0 ? 1 : 0;
 }
 
+/** Memory selection: the task's MSN selector (bundled, or the pair at --selector PREFIX). */
+async function selectedGuides(task: Task, o: PropagateCliOptions): Promise<GuidePolicy> {
+  if (o.selector) {
+    for (const part of ['embed', 'head'])
+      if (!existsSync(`${o.selector}-${part}.onnx`)) throw new InputError('--selector', `${o.selector}-${part}.onnx does not exist`);
+  } else if (!BUNDLED_MODELS.some((m) => m.name === `msn-${task}-embed`)) {
+    const have = BUNDLED_MODELS.filter((m) => /^msn-.*-embed$/.test(m.name)).map((m) => m.name.slice(4, -6));
+    throw new InputError(
+      '--memory',
+      `no bundled memory-selection model for the ${task} task (bundled: ${have.join(', ') || 'none'}); pass --selector PREFIX (training/README.md, "MSN")`,
+    );
+  }
+  const scorer = await MsnScorer.load(task, o.selector ? { prefix: o.selector } : {});
+  return selected(o.topK, scorer, { poolCap: o.poolCap });
+}
+
 async function runOne(
   spec: string,
   out: string,
@@ -147,6 +174,7 @@ async function runOne(
   removals: Array<{ id: number; from: number }>,
   o: PropagateCliOptions,
   signal: AbortSignal,
+  guides: GuidePolicy | undefined,
 ): Promise<RunSummary> {
   const started = performance.now();
   const files = getTaskFiles(o.task);
@@ -161,6 +189,7 @@ async function runOne(
     engine,
     maxInternalSize: o.maxInternalSize,
     workers: o.workers,
+    guides,
     cacheDir,
     signal,
     refine: o.refine,

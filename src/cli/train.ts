@@ -1,6 +1,6 @@
 /**
- * `vprop train grfp|stpn`: trains the GRFP STGRU models (training/scripts/train-all.sh) or the STPN
- * models (training/scripts/train-stpn.sh) with PyTorch (training/, a repository checkout is
+ * `vprop train grfp|stpn|msn`: trains the GRFP STGRU models (training/scripts/train-all.sh), the STPN
+ * models (training/scripts/train-stpn.sh) or the MSN selectors (training/scripts/train-msn.sh) with PyTorch (training/, a repository checkout is
  * needed): dump the training data from the TypeScript side (resumable), train each model
  * (resumable from its last checkpoint), export ONNX into src/models/weights (bundled) or
  * training/models (DAVIS fold models), write parity fixtures.
@@ -38,17 +38,20 @@ export const STPN_TARGETS = [
   'mask',
 ] as const;
 
+export const MSN_TARGETS = ['data', 'mask-foldA', 'mask-foldB', 'mask'] as const;
+
 const METHODS: Record<string, { targets: readonly string[]; script: string; defaultSteps: number }> = {
   grfp: { targets: GRFP_TARGETS, script: 'train-all.sh', defaultSteps: 1000 },
   stpn: { targets: STPN_TARGETS, script: 'train-stpn.sh', defaultSteps: 3000 },
+  msn: { targets: MSN_TARGETS, script: 'train-msn.sh', defaultSteps: 800 },
 };
 
 export interface TrainCliOptions {
-  /** What to train: 'grfp' or 'stpn'. */
+  /** What to train: 'grfp', 'stpn' or 'msn'. */
   method?: string;
   /** Comma-separated targets (default: all, in the order of GRFP_TARGETS / STPN_TARGETS). */
   models?: string;
-  /** Training steps per model (default 1000 for grfp, 3000 for stpn). */
+  /** Training steps per model (default 1000 for grfp, 3000 for stpn, 800 for msn). */
   steps?: number | string;
   /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
   python?: string;

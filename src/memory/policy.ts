@@ -20,6 +20,7 @@
  * invalidated by any key-frame added on that side.
  */
 import type { PropertyMap, RgbFrame } from '../core/types.js';
+import type { FeatureStore } from './features.js';
 
 /** A frame of the pool, as the scorer sees it (frames and maps are loaded only for the chosen ones). */
 export interface GuideCandidate {
@@ -35,6 +36,8 @@ export interface ScoringContext {
   readonly target: { readonly index: number; readonly frame: RgbFrame };
   frame(index: number): Promise<RgbFrame>;
   property(candidate: GuideCandidate): Promise<PropertyMap>;
+  /** The session's per-frame store (also what tells one session's frames from another's). */
+  readonly features?: FeatureStore;
   readonly signal?: AbortSignal;
 }
 

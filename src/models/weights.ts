@@ -44,6 +44,17 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
   },
   { name: 'stpn-hdr-back', file: 'stpn-hdr-back.onnx', description: 'STPN HDR, decoder after the scan (pair of stpn-hdr-front)' },
   {
+    name: 'msn-mask-embed',
+    file: 'msn-mask-embed.onnx',
+    description:
+      'MSN mask guide selector, per-frame projections of the backbone s16 features; trained on DAVIS dev fold B candidate tables of the bilateral and maskprop engines (the fold-A model)',
+  },
+  {
+    name: 'msn-mask-head',
+    file: 'msn-mask-head.onnx',
+    description: 'MSN mask selector, two-stream head over correlations and projections (pair of msn-mask-embed)',
+  },
+  {
     name: 'mobilenetv2-backbone',
     file: 'mobilenetv2-s16.onnx',
     description:

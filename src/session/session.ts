@@ -686,6 +686,7 @@ export class PropagationSession {
             target,
             frame: (i) => this.internalFrame(i),
             property: async (c) => (await loadGuide(c)).property,
+            features: this.features,
             signal: run.signal,
           });
           const resultKey = `${passSig}:${t}`;
