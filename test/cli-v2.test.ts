@@ -95,6 +95,35 @@ describe('vprop command line', () => {
     assert.equal(JSON.parse(ok.stdout).framesWritten, 3);
   });
 
+  test('--memory selected: misuse is an error naming the flag; a run with the bundled selector writes every frame', async () => {
+    const dir = tempDir('msn');
+    const scene = createScene({ seed: 5, width: 96, height: 64, frames: 6, objects: 1 });
+    await writeFrames(join(dir, 'frames'), scene, 6);
+    await writeLabelPng(join(dir, 'k0.png'), scene.render(0).labels);
+    const base = ['propagate', join(dir, 'frames'), '--keyframes', `0:${join(dir, 'k0.png')}`, '--no-video', '--json'];
+    const topK = vprop(...base, '--out', join(dir, 'a'), '--top-k', '3');
+    assert.equal(topK.code, 1);
+    assert.match(topK.stderr, /--top-k: only with --memory selected/);
+    const cap = vprop(...base, '--out', join(dir, 'b'), '--memory', 'selected', '--top-k', '3', '--pool-cap', '2');
+    assert.equal(cap.code, 1);
+    assert.match(cap.stderr, /--pool-cap: 2 is below --top-k 3/);
+    const missing = vprop(...base, '--out', join(dir, 'c'), '--memory', 'selected', '--selector', join(dir, 'nope'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--selector: .*nope-embed\.onnx does not exist/);
+    const colour = vprop(...base, '--out', join(dir, 'd'), '--task', 'color', '--memory', 'selected');
+    assert.equal(colour.code, 1);
+    assert.match(colour.stderr, /no bundled memory-selection model for the color task \(bundled: mask\)/);
+    for (const d of ['a', 'b', 'c', 'd']) assert.ok(!existsSync(join(dir, d, 'masks')), `nothing written for ${d}`);
+    const ok = vprop(...base, '--out', join(dir, 'e'), '--memory', 'selected', '--top-k', '2');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).framesWritten, 6);
+    // Propagated from scored earlier frames, the object is still found on the last frame.
+    const last = await readLabelPng(join(dir, 'e', 'masks', readdirSync(join(dir, 'e', 'masks')).sort()[5]));
+    const truth = scene.render(5).labels;
+    const iou = meanIoU(confusion(last.data, truth.data, 2), 2);
+    assert.ok(iou > 0.5, `mean IoU on the last frame ${iou}`);
+  });
+
   test('help lists every engine with its options and defaults', () => {
     const r = vprop('propagate', '--help');
     assert.equal(r.code, 0);

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runTrain } from '../src/cli/train.js';
 import { createEngine } from '../src/engines/index.js';
-import { MSN_GRID, MsnScorer } from '../src/memory/msn.js';
+import { foreground, MSN_GRID, MsnScorer, selectorFeatures } from '../src/memory/msn.js';
 import { type GuideCandidate, selected } from '../src/memory/policy.js';
 import { Backbone } from '../src/models/backbone.js';
 import { PropagationSession } from '../src/session/session.js';
@@ -86,11 +87,26 @@ describe('MSN as a guide policy', () => {
     const frames = Array.from({ length: 10 }, (_, t) => scene.render(t));
     const scorer = await MsnScorer.load('mask', { prefix, backbone, threads: 1 });
     const seen: Array<{ target: number; pool: number[]; scores: number[] }> = [];
+    let uncachedChecked = false;
     const recording = {
       name: scorer.name,
       async score(candidates: readonly GuideCandidate[], ctx: Parameters<MsnScorer['score']>[1]) {
         const s = await scorer.score(candidates, ctx);
         seen.push({ target: ctx.target.index, pool: candidates.map((c) => c.index), scores: [...s] });
+        if (ctx.target.index === 9) {
+          // The last target's scores (projections and reference correlations cached by earlier
+          // calls) equal the network run from scratch on the same frames.
+          const embed = async (f: (typeof frames)[number]['rgb'], keep?: Float32Array) =>
+            scorer.embedFeatures(await selectorFeatures(backbone, f, keep));
+          const c = (await embed(frames[0].rgb, foreground(await ctx.property(candidates[0])))).reference;
+          const b = (await embed(frames[9].rgb)).target;
+          const as = [];
+          for (const cand of candidates) as.push((await embed(frames[cand.index].rgb)).candidate);
+          const logits = await scorer.headLogits(as, b, c);
+          for (let n = 0; n < candidates.length; n++)
+            assert.ok(Math.abs(s[n] - 1 / (1 + Math.exp(logits[2 * n] - logits[2 * n + 1]))) < 1e-6, `candidate ${n}`);
+          uncachedChecked = true;
+        }
         return s;
       },
     };
@@ -110,6 +126,7 @@ describe('MSN as a guide policy', () => {
       const first = await run();
       const firstSeen = seen.splice(0);
       assert.equal(firstSeen.length, 9);
+      assert.ok(uncachedChecked);
       for (const s of firstSeen) {
         assert.deepEqual(
           s.pool,
@@ -128,6 +145,11 @@ describe('MSN as a guide policy', () => {
     } finally {
       await scorer.release();
     }
+  });
+
+  test('vprop train msn plans the selector recipe and rejects unknown targets', async () => {
+    assert.equal(await runTrain({ method: 'msn', dryRun: true, models: 'data,mask-foldA', steps: '5' }), 0);
+    await assert.rejects(runTrain({ method: 'msn', models: 'color' }), /unknown target "color" \(data, mask-foldA, mask-foldB, mask\)/);
   });
 
   test('a wrong model or task is refused by name', async () => {

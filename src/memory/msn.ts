@@ -12,9 +12,10 @@
  * - head: correlation (N, 3·D², 10, 20) = [corr(a_i, b_t), corr(a_i, c), corr(b_t, c)] (computed
  *   here with `ops/correlation.ts`) and projections (N, 3P, 10, 20) = [a_i, b_t, c] → logits
  *   (N, 2), class 1 = good guide; the score is its softmax.
- * Projections of the pool's frames stay with the scorer (154 KB a frame), bounded by the pool cap.
- * Scoring a pool of n candidates costs n head rows and 2n + 1 correlations of 121 x 200 x P, linear
- * in n (bench/msn.bench.ts).
+ * Projections of the pool's frames stay with the scorer (154 KB a frame, plus 97 KB for the
+ * frame's correlation with the pass's reference, which does not depend on the target), bounded by
+ * the pool cap. Scoring a pool of n candidates costs n head rows and n + 1 correlations of
+ * 121 x 200 x P, linear in n (bench/msn.bench.ts).
  */
 import type { PropertyMap, RgbFrame, Task } from '../core/types.js';
 import type { Backbone } from '../models/backbone.js';
@@ -67,6 +68,11 @@ export interface MsnProjections {
   readonly reference: Float32Array;
 }
 
+/** A pool frame's projections and its correlation with the reference it was last scored against. */
+interface PoolEntry extends MsnProjections {
+  withReference?: { reference: Float32Array; correlation: Float32Array };
+}
+
 export interface MsnScorerOptions {
   /** Name in policy signatures (default `msn-<task>`; `load` uses the model's file name). */
   readonly name?: string;
@@ -84,7 +90,7 @@ export class MsnScorer implements GuideScorer {
    * context has none), pruned to the current pool at every call: the session's feature store
    * holds only the frames of the engine's window, while the pool spans the whole pass.
    */
-  private readonly pools = new WeakMap<object, Map<number, MsnProjections>>();
+  private readonly pools = new WeakMap<object, Map<number, PoolEntry>>();
   private readonly noStore = {};
 
   constructor(
@@ -136,9 +142,16 @@ export class MsnScorer implements GuideScorer {
 
   /**
    * Head logits (N x 2, class 1 = good guide) of candidates with candidate projections `as`
-   * against target projection `b` and reference projection `c`.
+   * against target projection `b` and reference projection `c`. `withReference[n]`, when given,
+   * is corr(as[n], c) computed before (it does not depend on the target).
    */
-  async headLogits(as: readonly Float32Array[], b: Float32Array, c: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+  async headLogits(
+    as: readonly Float32Array[],
+    b: Float32Array,
+    c: Float32Array,
+    signal?: AbortSignal,
+    withReference?: readonly Float32Array[],
+  ): Promise<Float32Array> {
     const P = this.projected;
     const { height: H, width: W } = MSN_GRID;
     const D2 = this.displacements ** 2;
@@ -153,7 +166,9 @@ export class MsnScorer implements GuideScorer {
         const a = as[start + n];
         const base = n * 3 * D2 * GRID;
         correlate(a, b, P, H, W, MSN_SELECTOR_CORRELATION, corr.subarray(base, base + D2 * GRID));
-        correlate(a, c, P, H, W, MSN_SELECTOR_CORRELATION, corr.subarray(base + D2 * GRID, base + 2 * D2 * GRID));
+        const ac = withReference?.[start + n];
+        if (ac) corr.set(ac, base + D2 * GRID);
+        else correlate(a, c, P, H, W, MSN_SELECTOR_CORRELATION, corr.subarray(base + D2 * GRID, base + 2 * D2 * GRID));
         corr.set(corrBC, base + 2 * D2 * GRID);
         const pb = n * 3 * P * GRID;
         proj.set(a, pb);
@@ -170,7 +185,7 @@ export class MsnScorer implements GuideScorer {
   }
 
   /** Projections of one frame, from the pool cache or computed (backbone + embed). */
-  private async projections(index: number, frame: () => Promise<RgbFrame>, pool: Map<number, MsnProjections>): Promise<MsnProjections> {
+  private async projections(index: number, frame: () => Promise<RgbFrame>, pool: Map<number, PoolEntry>): Promise<PoolEntry> {
     const hit = pool.get(index);
     if (hit) return hit;
     const p = await this.embedFeatures(await selectorFeatures(this.backbone, await frame()));
@@ -205,8 +220,17 @@ export class MsnScorer implements GuideScorer {
     const c = await this.reference(candidates, ctx);
     const b = (await this.projections(ctx.target.index, async () => ctx.target.frame, pool)).target;
     const as: Float32Array[] = [];
-    for (const cand of candidates) as.push((await this.projections(cand.index, () => ctx.frame(cand.index), pool)).candidate);
-    const logits = await this.headLogits(as, b, c, ctx.signal);
+    const withReference: Float32Array[] = [];
+    const { height: H, width: W } = MSN_GRID;
+    for (const cand of candidates) {
+      const entry = await this.projections(cand.index, () => ctx.frame(cand.index), pool);
+      // corr(candidate, reference) is the same for every target of the pass: computed once.
+      if (entry.withReference?.reference !== c)
+        entry.withReference = { reference: c, correlation: correlate(entry.candidate, c, this.projected, H, W, MSN_SELECTOR_CORRELATION) };
+      as.push(entry.candidate);
+      withReference.push(entry.withReference.correlation);
+    }
+    const logits = await this.headLogits(as, b, c, ctx.signal, withReference);
     for (let n = 0; n < candidates.length; n++) scores[n] = 1 / (1 + Math.exp(logits[2 * n] - logits[2 * n + 1]));
     return scores;
   }

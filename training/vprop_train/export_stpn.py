@@ -46,7 +46,8 @@ class _Back(torch.nn.Module):
         return self.m.back(h, x, feat)
 
 
-def _save(model, args, names_in, names_out, dyn, path, meta):
+def save_onnx(model, args, names_in, names_out, dyn, path, meta):
+    """Export to ONNX with `meta` as metadata, checked, written under a temporary name and renamed."""
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,11 +74,11 @@ def export_stpn(model: STPN, prefix: str, extra: dict | None = None) -> None:
     base.update(extra or {})
     full = {0: "N", 2: "H", 3: "W"}
     half = {0: "N", 2: "H2", 3: "W2"}
-    _save(_Front(model), (gt, gk, x, valid), ["guide_t", "guide_kw", "x", "valid"], ["gates", "code", "feat"], {"guide_t": full, "guide_kw": full, "x": full, "valid": full, "gates": half, "code": half, "feat": full}, prefix + "-front.onnx", {**base, "vprop.model": "stpn-front"})
+    save_onnx(_Front(model), (gt, gk, x, valid), ["guide_t", "guide_kw", "x", "valid"], ["gates", "code", "feat"], {"guide_t": full, "guide_kw": full, "x": full, "valid": full, "gates": half, "code": half, "feat": full}, prefix + "-front.onnx", {**base, "vprop.model": "stpn-front"})
     with torch.no_grad():
         gates, code, feat = model.front(gt, gk, x, valid)
         h = propagate4(code, gates)
-    _save(_Back(model), (h, x, feat), ["h", "x", "feat"], ["y"], {"h": half, "x": full, "feat": full, "y": full}, prefix + "-back.onnx", {**base, "vprop.model": "stpn-back"})
+    save_onnx(_Back(model), (h, x, feat), ["h", "x", "feat"], ["y"], {"h": half, "x": full, "feat": full, "y": full}, prefix + "-back.onnx", {**base, "vprop.model": "stpn-back"})
 
 
 @torch.no_grad()

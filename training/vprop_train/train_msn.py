@@ -22,17 +22,16 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .export_stpn import OPSET, save_onnx
 from .msn import CORR, SelectionNet, correlation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OPSET = 13
 
 
 def load_sequence(root: str, name: str) -> dict:
@@ -117,8 +116,6 @@ def print_oracle(data: str, sets: list[str]) -> None:
 
 
 def export(model: SelectionNet, prefix: str, meta: dict, fixture: str | None) -> None:
-    import onnx
-
     model = model.eval()
 
     class _Embed(torch.nn.Module):
@@ -152,17 +149,7 @@ def export(model: SelectionNet, prefix: str, meta: dict, fixture: str | None) ->
         (_Head(model), (corr, cat), ["correlation", "projections"], ["logits"], {"correlation": {0: "N"}, "projections": {0: "N"}, "logits": {0: "N"}}, prefix + "-head.onnx", "msn-head"),
     ]
     for module, args, ins, outs, dyn, path, kind in graphs:
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = os.path.join(tmp, "m.onnx")
-            torch.onnx.export(module, args, raw, input_names=ins, output_names=outs, dynamic_axes=dyn, opset_version=OPSET)
-            m = onnx.load(raw)
-            for k, v in {**base, "vprop.model": kind}.items():
-                e = m.metadata_props.add()
-                e.key, e.value = k, str(v)
-            onnx.checker.check_model(m)
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            onnx.save(m, path + ".partial")
-        os.replace(path + ".partial", path)
+        save_onnx(module, args, ins, outs, dyn, path, {**base, "vprop.model": kind})
     if fixture:
         # Full-network parity: candidates 0 and 1 against target 2, reference = features 3; inputs
         # are multiples of 1/16 in [0, 4) so the file stays small and exact.
