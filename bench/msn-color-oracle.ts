@@ -40,11 +40,10 @@ function optionsFor(name: string, options: Record<string, string>, seq: string):
   return { ...rest, model: join(projectRoot, 'training', 'models', `${variant === 'btpn' ? 'btpn' : 'stpn'}-color-fold${fold}`) };
 }
 
-/** Clean VPN-protocol PSNR of Lab chroma `ab` on frame t (ground-truth luma Y + predicted Cb, Cr). */
-function score(ab: PropertyMap, grey: RgbFrame, truth: RgbFrame): number {
+/** Clean VPN-protocol PSNR of Lab chroma `ab` (ground-truth luma Y from `gt`, the truth's YCbCr, + predicted Cb, Cr). */
+function score(ab: PropertyMap, grey: RgbFrame, truth: RgbFrame, gt: Uint8Array): number {
   const n = truth.width * truth.height;
   const predicted = pilRgbToYcbcr(composeColor(grey, ab).data, n);
-  const gt = pilRgbToYcbcr(truth.data, n);
   const Y = new Float32Array(n);
   const cb = new Float32Array(n);
   const cr = new Float32Array(n);
@@ -67,6 +66,7 @@ for (const spec of engineSpecs) {
     const d = await openDavis(davisRoot, seq);
     const truth: RgbFrame[] = [];
     for (let t = 0; t < MAX_FRAMES; t++) truth.push(await d.frames.frame(t));
+    const truthYcc = truth.map((f) => pilRgbToYcbcr(f.data, f.width * f.height));
     const greyFrames = greySource(d.frames);
     const grey: RgbFrame[] = [];
     for (let t = 0; t < MAX_FRAMES; t++) grey.push(await greyFrames.frame(t));
@@ -100,9 +100,9 @@ for (const spec of engineSpecs) {
           resultKey: `oracle:${t}:${i}`,
           direction: 1,
         });
-        byCandidate.push(score(q, grey[t], truth[t]));
+        byCandidate.push(score(q, grey[t], truth[t], truthYcc[t]));
       }
-      rows.own.push(score(own[t], grey[t], truth[t]));
+      rows.own.push(score(own[t], grey[t], truth[t], truthYcc[t]));
       rows.previous.push(byCandidate[t - 1]);
       rows.first.push(byCandidate[0]);
       rows.oracle.push(Math.max(...byCandidate));

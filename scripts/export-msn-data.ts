@@ -27,6 +27,7 @@ import { foreground, MSN_GRID, selectorFeatures } from '../src/memory/msn.js';
 import { jaccard } from '../src/metrics/davis.js';
 import { Backbone } from '../src/models/backbone.js';
 import { openVideo } from '../src/session/open.js';
+import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, parseEngineSpec, projectRoot, requireShared } from '../bench/common.js';
 
@@ -49,16 +50,6 @@ function candidatesOf(t: number, m: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-const fgLabels = (p: PropertyMap): Uint8Array => {
-  const n = p.width * p.height;
-  const l = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < p.channels; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
-    l[i] = best;
-  }
-  return l;
-};
 
 for (const seq of sequences) {
   const dir = join(setDir, seq);
@@ -77,7 +68,7 @@ for (const seq of sequences) {
   const maps: PropertyMap[] = new Array(n);
   for await (const r of session.propagate({ direction: 'forward' })) maps[r.index] = r.property;
   await session.dispose();
-  const ownJ = maps.map((m, t) => jaccard(fgLabels(m), gts[t], width, height));
+  const ownJ = maps.map((m, t) => jaccard(probabilitiesToLabels(m).data, gts[t], width, height));
   // 2. Selector features.
   const features = new Float32Array(n * MSN_GRID.channels * MSN_GRID.height * MSN_GRID.width);
   for (let t = 0; t < n; t++) features.set(await selectorFeatures(backbone, frames[t]), t * MSN_GRID.channels * MSN_GRID.height * MSN_GRID.width);
@@ -98,7 +89,7 @@ for (const seq of sequences) {
         resultKey: `msn:${t}:${i}`,
         direction: 1,
       });
-      pairs.push([t, i, Number(jaccard(fgLabels(q), gts[t], width, height).toFixed(5))]);
+      pairs.push([t, i, Number(jaccard(probabilitiesToLabels(q).data, gts[t], width, height).toFixed(5))]);
     }
   }
   await engine.dispose?.();
