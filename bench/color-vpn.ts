@@ -10,6 +10,10 @@
  *
  *   node --import tsx bench/color-vpn.ts [--engines bilateral,stpn] [--keyframes 10,20,40] [--keyframes-only]
  *        [--protocol-only] [--sequences a,b] [--json out.json]
+ *        [--memory selected --top-k K [--pool-cap N] [--joint] --msn PREFIX]
+ *
+ * `--memory selected` gives every engine but copy MSN guide selection (bench/common.ts MemoryFlags:
+ * fold selectors `training/models/PREFIX-fold{A,B}`, default PREFIX msn-color).
  *
  * Engines and their key-frames: `copy` and `bilateral` get VPN's chroma units as a ready property
  * ((Cb, Cr)/255 − 0.5; the engines average any 2-channel map), the form every figure of this bench
@@ -27,11 +31,22 @@ import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, greySource, hasFlag, machine, parseEngineSpec, projectRoot, requireShared } from './common.js';
+import {
+  argValue,
+  DEV_SEQUENCES,
+  davisRoot,
+  FOLD_A,
+  greySource,
+  hasFlag,
+  MemoryFlags,
+  machine,
+  parseEngineSpec,
+  projectRoot,
+  requireShared,
+  VPN_VAL_IN_DEV,
+} from './common.js';
 
 requireShared('davis');
-const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
-const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const MAX_FRAMES = 25;
 const engineSpecs = (argValue('engines') ?? argValue('engine', 'bilateral') ?? 'bilateral').split(',');
 const intervals = (argValue('keyframes', '10,20') as string).split(',').filter(Boolean).map(Number);
@@ -56,6 +71,7 @@ function parseSpec(spec: string): EngineSpec {
 }
 
 const engines = engineSpecs.map(parseSpec);
+const memoryFlags = new MemoryFlags('color');
 
 /** Engine options for a sequence: learned engines get the fold model that never saw it. */
 function optionsFor(e: EngineSpec, seq: string): Record<string, string> {
@@ -133,6 +149,8 @@ async function runEngine(
     engine: e.name,
     engineOptions: optionsFor(e, seq),
     memoryFrames: 4,
+    // The copy baseline keeps its own policy (the nearest key-frame's chroma).
+    guides: e.name === 'copy' ? undefined : await memoryFlags.guidesFor(seq),
   });
   for (const k of keys) {
     const f = await d.frames.frame(k);
@@ -148,8 +166,13 @@ async function runEngine(
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
-const results: Record<string, unknown> = { engines: engineSpecs, machine: machine(), date: new Date().toISOString() };
-console.log(`# colour on DAVIS dev, engines ${engineSpecs.join(', ')}, ${machine()}, ${new Date().toISOString()}`);
+const results: Record<string, unknown> = {
+  engines: engineSpecs,
+  memory: memoryFlags.describe().trim() || 'previous',
+  machine: machine(),
+  date: new Date().toISOString(),
+};
+console.log(`# colour on DAVIS dev, engines ${engineSpecs.join(', ')}${memoryFlags.describe()}, ${machine()}, ${new Date().toISOString()}`);
 
 if (!hasFlag('keyframes-only')) {
   console.log('\n## VPN protocol (frames 0..24, frame 0 in colour): clean PSNR | stretched PSNR');

@@ -3,7 +3,12 @@ import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IndexedFrame } from '../src/core/types.js';
+import type { IndexedFrame, PropertyMap, RgbFrame, Task } from '../src/core/types.js';
+import { pilRgbToYcbcr } from '../src/formats/color.js';
+import { MsnScorer } from '../src/memory/msn.js';
+import { type GuidePolicy, selected } from '../src/memory/policy.js';
+import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
+import { composeColor } from '../src/tasks/color/index.js';
 import type { FrameSource } from '../src/video/types.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +28,73 @@ export const DEV_SEQUENCES = [
   'kite-surf',
   'parkour',
 ];
+
+/** The DAVIS dev folds: fold models named `-foldA` score these and were trained on the other five. */
+export const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
+
+/** The dev sequences that are in VPN's colour validation split (the VPN colour protocol's set). */
+export const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
+
+/**
+ * Clean VPN-protocol PSNR (ANCHORS §1.5) of Lab chroma `ab` predicted for grey frame `grey`:
+ * ground-truth luma (from `truthYcc`, the truth's PIL YCbCr) + the prediction's Cb, Cr.
+ */
+export function vpnCleanPsnr(ab: PropertyMap, grey: RgbFrame, truth: RgbFrame, truthYcc: Uint8Array): number {
+  const n = truth.width * truth.height;
+  const predicted = pilRgbToYcbcr(composeColor(grey, ab).data, n);
+  const Y = new Float32Array(n);
+  const cb = new Float32Array(n);
+  const cr = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    Y[i] = truthYcc[i * 3];
+    cb[i] = predicted[i * 3 + 1];
+    cr[i] = predicted[i * 3 + 2];
+  }
+  return psnr(vpnComposeOutput(Y, cb, cr, n, { contrastStretch: false }), truth.data);
+}
+
+/**
+ * The guide policy of a bench's `--memory previous|selected --top-k K [--pool-cap N] [--joint]
+ * [--with-previous] --msn PREFIX` flags for one sequence: undefined (the engine's own policy) for `previous`; for
+ * `selected`, MSN with the fold selector that never saw the sequence
+ * (`training/models/PREFIX-foldA` scores fold A), or the bundled one with `--msn bundled`.
+ */
+export class MemoryFlags {
+  readonly memory = argValue('memory', 'previous') as string;
+  readonly topK = Number(argValue('top-k', '1'));
+  readonly poolCap = Number(argValue('pool-cap', '200'));
+  readonly joint = hasFlag('joint');
+  readonly withPrevious = hasFlag('with-previous');
+  readonly msn: string;
+  private readonly scorers = new Map<string, MsnScorer>();
+
+  constructor(readonly task: Task) {
+    if (this.memory !== 'previous' && this.memory !== 'selected')
+      throw new Error(`--memory must be previous or selected, got ${this.memory}`);
+    this.msn = argValue('msn', `msn-${task}`) as string;
+  }
+
+  /** For titles: "" or " memory selected top-K (PREFIX)". */
+  describe(): string {
+    return this.memory === 'selected'
+      ? ` memory selected top-${this.topK}${this.joint ? ' joint' : ''}${this.poolCap < 200 ? ` pool-cap ${this.poolCap}` : ''}${this.withPrevious ? ' +previous' : ''} (${this.msn})`
+      : '';
+  }
+
+  async guidesFor(seq: string): Promise<GuidePolicy | undefined> {
+    if (this.memory === 'previous') return undefined;
+    const key = this.msn === 'bundled' ? 'bundled' : FOLD_A.includes(seq) ? 'A' : 'B';
+    let scorer = this.scorers.get(key);
+    if (!scorer) {
+      scorer = await MsnScorer.load(
+        this.task,
+        key === 'bundled' ? {} : { prefix: join(projectRoot, 'training', 'models', `${this.msn}-fold${key}`) },
+      );
+      this.scorers.set(key, scorer);
+    }
+    return selected(this.topK, scorer, { ensemble: !this.joint, poolCap: this.poolCap, withPrevious: this.withPrevious });
+  }
+}
 
 export function requireShared(rel: string): string {
   const p = join(sharedData, rel);

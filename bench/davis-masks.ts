@@ -17,12 +17,21 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '../src/engines/index.js';
-import { MsnScorer } from '../src/memory/msn.js';
-import { type GuidePolicy, selected } from '../src/memory/policy.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, hasFlag, machine, parseEngineSpec, projectRoot, requireShared } from './common.js';
+import {
+  argValue,
+  DEV_SEQUENCES,
+  davisRoot,
+  FOLD_A,
+  hasFlag,
+  MemoryFlags,
+  machine,
+  parseEngineSpec,
+  projectRoot,
+  requireShared,
+} from './common.js';
 
 requireShared('davis');
 const engineSpec = argValue('engine', 'bilateral') as string;
@@ -32,36 +41,17 @@ const variant = argValue('variant');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const engineOptions: Record<string, unknown> = { ...specOptions, ...(variant ? { variant } : {}) };
 const foldModels = argValue('fold-models');
-const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const optionsFor = (seq: string) =>
   foldModels
     ? { ...engineOptions, model: join(projectRoot, 'training', 'models', `${foldModels}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`) }
     : engineOptions;
 
-const memory = argValue('memory', 'previous');
-const topK = Number(argValue('top-k', '1'));
-const msnPrefix = argValue('msn', 'msn-mask');
-const scorers = new Map<string, MsnScorer>();
-async function guidesFor(seq: string): Promise<GuidePolicy | undefined> {
-  if (memory === 'previous') return undefined;
-  if (memory !== 'selected') throw new Error(`--memory must be previous or selected, got ${memory}`);
-  const fold = FOLD_A.includes(seq) ? 'A' : 'B';
-  const key = msnPrefix === 'bundled' ? 'bundled' : fold;
-  let scorer = scorers.get(key);
-  if (!scorer) {
-    scorer = await MsnScorer.load(
-      'mask',
-      msnPrefix === 'bundled' ? {} : { prefix: join(projectRoot, 'training', 'models', `${msnPrefix}-fold${fold}`) },
-    );
-    scorers.set(key, scorer);
-  }
-  return selected(topK, scorer, { ensemble: !hasFlag('joint'), poolCap: Number(argValue('pool-cap', '200')) });
-}
+const memoryFlags = new MemoryFlags('mask');
 
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
 console.log(
-  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''}${memory === 'selected' ? ` memory selected top-${topK}${hasFlag('joint') ? ' joint' : ''} (${msnPrefix})` : ''} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''}${memoryFlags.describe()} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
 );
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
@@ -72,7 +62,7 @@ for (const seq of sequences) {
     engine: createEngine(engineName, optionsFor(seq)),
     memoryFrames: 12,
     refine,
-    guides: await guidesFor(seq),
+    guides: await memoryFlags.guidesFor(seq),
   });
   session.addKeyframe(0, { mask: await d.annotations.read(0) });
   const preds: Array<Uint8Array | undefined> = new Array(n);
@@ -104,9 +94,10 @@ if (out)
         engine: engineSpec,
         variant,
         refine,
-        memory,
-        topK,
-        msn: memory === 'selected' ? msnPrefix : undefined,
+        memory: memoryFlags.memory,
+        topK: memoryFlags.topK,
+        poolCap: memoryFlags.poolCap,
+        msn: memoryFlags.memory === 'selected' ? memoryFlags.msn : undefined,
         machine: machine(),
         date: new Date().toISOString(),
         summary: s,

@@ -50,7 +50,7 @@ import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { hash3 } from '../src/util/rng.js';
 import { openDavis } from '../src/video/davis.js';
 import { sourceFromRenderer } from '../src/video/memory.js';
-import { argValue, DEV_SEQUENCES, davisRoot, machine, projectRoot } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, machine, projectRoot } from './common.js';
 
 type FlowName = 'dis' | 'farneback';
 type Mode = 'perframe' | 'grfp-w5' | 'grfp-seq' | 'kf-fwd' | 'kf-both' | 'kf-both-gate';
@@ -70,7 +70,6 @@ const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 // on; 'sim' or 'bilateral' = always those (to see what training on the other engine's output buys).
 const foldModels = argValue('fold-models', 'same') as string;
 const cacheDir = join(projectRoot, 'training', 'data-cache');
-const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 
 const results: Array<Record<string, unknown>> = [];
 const log = (s: string) => console.log(s);

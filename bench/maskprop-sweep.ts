@@ -19,10 +19,9 @@ import { evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js
 import { PropagationSession } from '../src/session/session.js';
 import { MemoryResultStore, type SessionStores } from '../src/session/stores.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, machine, requireShared } from './common.js';
 
 requireShared('davis');
-const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const configs = (argValue('configs', '') as string).split(';').map((c) => c.trim());
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const refine = argValue('refine', 'none') as string;

@@ -19,15 +19,23 @@ import { createEngine } from '../src/engines/index.js';
 import type { Guide } from '../src/engines/types.js';
 import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { BoundedFeatureStore } from '../src/memory/features.js';
-import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
 import { openVideo } from '../src/session/open.js';
-import { colorToProperty, composeColor } from '../src/tasks/color/index.js';
+import { colorToProperty } from '../src/tasks/color/index.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, davisRoot, greySource, machine, parseEngineSpec, projectRoot, requireShared } from './common.js';
+import {
+  argValue,
+  davisRoot,
+  FOLD_A,
+  greySource,
+  machine,
+  parseEngineSpec,
+  projectRoot,
+  requireShared,
+  VPN_VAL_IN_DEV,
+  vpnCleanPsnr,
+} from './common.js';
 
 requireShared('davis');
-const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
-const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 const MAX_FRAMES = 25;
 const EVERY = 3;
 const engineSpecs = (argValue('engines') ?? 'stpn,bilateral').split(',');
@@ -38,21 +46,6 @@ function optionsFor(name: string, options: Record<string, string>, seq: string):
   const { variant, ...rest } = options;
   const fold = FOLD_A.includes(seq) ? 'A' : 'B';
   return { ...rest, model: join(projectRoot, 'training', 'models', `${variant === 'btpn' ? 'btpn' : 'stpn'}-color-fold${fold}`) };
-}
-
-/** Clean VPN-protocol PSNR of Lab chroma `ab` (ground-truth luma Y from `gt`, the truth's YCbCr, + predicted Cb, Cr). */
-function score(ab: PropertyMap, grey: RgbFrame, truth: RgbFrame, gt: Uint8Array): number {
-  const n = truth.width * truth.height;
-  const predicted = pilRgbToYcbcr(composeColor(grey, ab).data, n);
-  const Y = new Float32Array(n);
-  const cb = new Float32Array(n);
-  const cr = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    Y[i] = gt[i * 3];
-    cb[i] = predicted[i * 3 + 1];
-    cr[i] = predicted[i * 3 + 2];
-  }
-  return psnr(vpnComposeOutput(Y, cb, cr, n, { contrastStretch: false }), truth.data);
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
@@ -100,9 +93,9 @@ for (const spec of engineSpecs) {
           resultKey: `oracle:${t}:${i}`,
           direction: 1,
         });
-        byCandidate.push(score(q, grey[t], truth[t], truthYcc[t]));
+        byCandidate.push(vpnCleanPsnr(q, grey[t], truth[t], truthYcc[t]));
       }
-      rows.own.push(score(own[t], grey[t], truth[t], truthYcc[t]));
+      rows.own.push(vpnCleanPsnr(own[t], grey[t], truth[t], truthYcc[t]));
       rows.previous.push(byCandidate[t - 1]);
       rows.first.push(byCandidate[0]);
       rows.oracle.push(Math.max(...byCandidate));

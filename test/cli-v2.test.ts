@@ -110,11 +110,14 @@ describe('vprop command line', () => {
     const missing = vprop(...base, '--out', join(dir, 'c'), '--memory', 'selected', '--selector', join(dir, 'nope'));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /--selector: .*nope-embed\.onnx does not exist/);
-    const colour = vprop(...base, '--out', join(dir, 'd'), '--task', 'color', '--memory', 'selected');
-    assert.equal(colour.code, 1);
-    assert.match(colour.stderr, /no bundled memory-selection model for the color task \(bundled: mask\)/);
-    for (const d of ['a', 'b', 'c', 'd']) assert.ok(!existsSync(join(dir, d, 'masks')), `nothing written for ${d}`);
-    const ok = vprop(...base, '--out', join(dir, 'e'), '--memory', 'selected', '--top-k', '2');
+    const hdr = vprop(...base, '--out', join(dir, 'd'), '--task', 'hdr', '--memory', 'selected');
+    assert.equal(hdr.code, 1);
+    assert.match(hdr.stderr, /no bundled memory-selection model for the hdr task \(bundled: mask, color\)/);
+    const withPrevious = vprop(...base, '--out', join(dir, 'f'), '--with-previous');
+    assert.equal(withPrevious.code, 1);
+    assert.match(withPrevious.stderr, /--with-previous: only with --memory selected/);
+    for (const d of ['a', 'b', 'c', 'd', 'f']) assert.ok(!existsSync(join(dir, d, 'masks')), `nothing written for ${d}`);
+    const ok = vprop(...base, '--out', join(dir, 'e'), '--memory', 'selected', '--top-k', '2', '--with-previous');
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).framesWritten, 6);
     // Propagated from scored earlier frames, the object is still found on the last frame.

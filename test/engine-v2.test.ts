@@ -14,7 +14,7 @@ import { createEngine, registerEngine } from '../src/engines/index.js';
 import type { Engine, Guide } from '../src/engines/types.js';
 import { BoundedFeatureStore, decodeSpill, encodeSpill, type FeatureSpill } from '../src/memory/features.js';
 import { mergeWeighted } from '../src/memory/merge.js';
-import { type GuideScorer, previous, selected } from '../src/memory/policy.js';
+import { chooseGuides, type GuideCandidate, type GuideScorer, policySignature, previous, selected } from '../src/memory/policy.js';
 import { jaccard } from '../src/metrics/davis.js';
 import { bundledModelPath, loadModel } from '../src/models/index.js';
 import { openVideo } from '../src/session/open.js';
@@ -187,6 +187,39 @@ describe('an engine defined in a test file', () => {
     assert.equal(predictions.filter((p) => p.target === 1).length, 1);
     for (let t = 2; t < N; t++) assert.equal(predictions.filter((p) => p.target === t).length, 2, `frame ${t}`);
     await s2.dispose();
+  });
+
+  test("selected(k, withPrevious) always adds the pass's newest frame, at its own score, once", async () => {
+    const pool: GuideCandidate[] = [0, 1, 2, 3, 4].map((i) => ({ index: i, isKeyframe: i === 0, order: i }));
+    const fixed = (scores: number[]): GuideScorer => ({ name: 'fixed', score: async () => Float32Array.from(scores) });
+    const ctx = {
+      target: { index: 5, frame: patternFrame(5) },
+      frame: async (i: number) => patternFrame(i),
+      property: async () => patternFrame(0) as never,
+    };
+    const sets = async (scores: number[], k: number, withPrevious: boolean, ensemble = true) =>
+      (await chooseGuides(selected(k, fixed(scores), { withPrevious, ensemble }), pool, 0, ctx)).map((g) => ({
+        guides: g.guides.map((c) => c.index),
+        weight: Math.round(g.weight * 100) / 100,
+      }));
+    // Frame 4 (the newest) ranked last: without the option only the top 2, with it a third member.
+    assert.deepEqual(await sets([0.9, 0.8, 0.3, 0.2, 0.1], 2, false), [
+      { guides: [0], weight: 0.9 },
+      { guides: [1], weight: 0.8 },
+    ]);
+    assert.deepEqual(await sets([0.9, 0.8, 0.3, 0.2, 0.1], 2, true), [
+      { guides: [0], weight: 0.9 },
+      { guides: [1], weight: 0.8 },
+      { guides: [4], weight: 0.1 },
+    ]);
+    // Already among the top k: not added twice.
+    assert.deepEqual(await sets([0.9, 0.1, 0.3, 0.2, 0.8], 2, true), [
+      { guides: [0], weight: 0.9 },
+      { guides: [4], weight: 0.8 },
+    ]);
+    // Joint mode: one prediction with the extra guide appended.
+    assert.deepEqual(await sets([0.9, 0.8, 0.3, 0.2, 0.1], 1, true, false), [{ guides: [0, 4], weight: 1 }]);
+    assert.notEqual(policySignature(selected(1, fixed([]), { withPrevious: true })), policySignature(selected(1, fixed([]))));
   });
 
   test('a side-scoped policy (memory selection) invalidates every later pass when a key-frame is added', async () => {

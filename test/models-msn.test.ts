@@ -57,7 +57,9 @@ describe('MSN selectors match PyTorch (test/fixtures/msn)', () => {
       const fx = JSON.parse(readFileSync(join(fixtureDir, file), 'utf8')) as SelectorFixture;
       const prefix = prefixOf(fx.model);
       assert.ok(prefix, `no ONNX pair for ${fx.model}`);
-      const scorer = await MsnScorer.load('mask', { prefix, backbone, threads: 1 });
+      // Colour selectors say so in their metadata (load refuses a task mismatch).
+      const task = fx.model.startsWith('msn-color') ? 'color' : 'mask';
+      const scorer = await MsnScorer.load(task, { prefix, backbone, threads: 1 });
       try {
         const n = fx.candidates.length / GRID;
         const as: Float32Array[] = [];
@@ -147,13 +149,62 @@ describe('MSN as a guide policy', () => {
     }
   });
 
+  test('the colour selector scores against the whole (unmasked) key-frame and guides a colour session', async () => {
+    const prefix = prefixOf('msn-color');
+    assert.ok(prefix, 'no colour MSN selector committed');
+    const scene = createScene({ seed: 5, width: 96, height: 64, frames: 6, objects: 2 });
+    const frames = Array.from({ length: 6 }, (_, t) => scene.render(t).rgb);
+    const scorer = await MsnScorer.load('color', { prefix, backbone, threads: 1 });
+    let checked = 0;
+    const recording = {
+      name: scorer.name,
+      async score(candidates: readonly GuideCandidate[], ctx: Parameters<MsnScorer['score']>[1]) {
+        const s = await scorer.score(candidates, ctx);
+        const embed = async (f: (typeof frames)[number]) => scorer.embedFeatures(await selectorFeatures(backbone, f));
+        const c = (await embed(frames[0])).reference;
+        const b = (await embed(frames[ctx.target.index])).target;
+        const as = [];
+        for (const cand of candidates) as.push((await embed(frames[cand.index])).candidate);
+        const logits = await scorer.headLogits(as, b, c);
+        for (let n = 0; n < candidates.length; n++)
+          assert.ok(
+            Math.abs(s[n] - 1 / (1 + Math.exp(logits[2 * n] - logits[2 * n + 1]))) < 1e-6,
+            `target ${ctx.target.index}, candidate ${n}`,
+          );
+        checked++;
+        return s;
+      },
+    };
+    try {
+      const session = new PropagationSession(sourceFromFrames(frames), {
+        task: 'color',
+        engine: createEngine('bilateral'),
+        guides: selected(2, recording),
+      });
+      session.addKeyframe(0, { color: frames[0] });
+      let results = 0;
+      for await (const r of session.propagate({ direction: 'forward' })) {
+        results++;
+        for (const v of r.property.data) assert.ok(Number.isFinite(v));
+      }
+      await session.dispose();
+      assert.equal(results, 6);
+      assert.equal(checked, 5, 'one scoring per predicted frame');
+    } finally {
+      await scorer.release();
+    }
+  });
+
   test('vprop train msn plans the selector recipe and rejects unknown targets', async () => {
     assert.equal(await runTrain({ method: 'msn', dryRun: true, models: 'data,mask-foldA', steps: '5' }), 0);
-    await assert.rejects(runTrain({ method: 'msn', models: 'color' }), /unknown target "color" \(data, mask-foldA, mask-foldB, mask\)/);
+    await assert.rejects(
+      runTrain({ method: 'msn', models: 'colour' }),
+      /unknown target "colour" \(data, mask-foldA, mask-foldB, mask, .*color\)/,
+    );
   });
 
   test('a wrong model or task is refused by name', async () => {
-    const prefix = prefixOf(fixtures[0].slice(0, -5));
+    const prefix = prefixOf('msn-mask');
     assert.ok(prefix);
     await assert.rejects(
       MsnScorer.load('mask', { prefix: join(projectRoot, 'src', 'models', 'weights', 'stpn-color'), backbone }),

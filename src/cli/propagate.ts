@@ -42,6 +42,7 @@ export interface PropagateCliOptions {
   memory: 'previous' | 'selected';
   topK: number;
   poolCap: number;
+  withPrevious?: boolean;
   selector?: string;
   out: string;
   video: boolean;
@@ -116,8 +117,8 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
   if (o.objects && task !== 'mask') throw new InputError('--objects', `only masks have objects (task ${task}; labels take --classes)`);
   if (o.classes && task !== 'labels') throw new InputError('--classes', `only for the labels task (task ${task})`);
   if (o.from !== undefined && o.to !== undefined && o.from > o.to) throw new InputError('--from', `${o.from} is after --to ${o.to}`);
-  if (o.memory !== 'selected' && (o.topK !== 1 || o.selector))
-    throw new InputError(o.selector ? '--selector' : '--top-k', 'only with --memory selected');
+  if (o.memory !== 'selected' && (o.topK !== 1 || o.selector || o.withPrevious))
+    throw new InputError(o.selector ? '--selector' : o.withPrevious ? '--with-previous' : '--top-k', 'only with --memory selected');
   if (o.poolCap < o.topK) throw new InputError('--pool-cap', `${o.poolCap} is below --top-k ${o.topK}`);
   const guides = o.memory === 'selected' ? await selectedGuides(task, o) : undefined;
 
@@ -163,7 +164,7 @@ async function selectedGuides(task: Task, o: PropagateCliOptions): Promise<Guide
     );
   }
   const scorer = await MsnScorer.load(task, o.selector ? { prefix: o.selector } : {});
-  return selected(o.topK, scorer, { poolCap: o.poolCap });
+  return selected(o.topK, scorer, { poolCap: o.poolCap, withPrevious: o.withPrevious === true });
 }
 
 async function runOne(

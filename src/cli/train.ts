@@ -38,7 +38,18 @@ export const STPN_TARGETS = [
   'mask',
 ] as const;
 
-export const MSN_TARGETS = ['data', 'mask-foldA', 'mask-foldB', 'mask'] as const;
+export const MSN_TARGETS = [
+  'data',
+  'mask-foldA',
+  'mask-foldB',
+  'mask',
+  'mask-maskprop-foldA',
+  'mask-maskprop-foldB',
+  'color-data',
+  'color-foldA',
+  'color-foldB',
+  'color',
+] as const;
 
 const METHODS: Record<string, { targets: readonly string[]; script: string; defaultSteps: number }> = {
   grfp: { targets: GRFP_TARGETS, script: 'train-all.sh', defaultSteps: 1000 },

@@ -12,7 +12,11 @@
  *   the two sides being merged by the session (interpolating engines, the copy floor).
  * - `selected(k, scorer)`: memory selection (MSN): a scorer rates every candidate of the pool as a
  *   guide for the target; the best k are used, either as k separate predictions merged n-way by
- *   score × confidence (`ensemble`, the default) or as one prediction with the k guides.
+ *   score × confidence (`ensemble`, the default) or as one prediction with the k guides. With
+ *   `withPrevious`, the pass's newest frame (t − 1 going forward) is always used too, at its own
+ *   score, when the scorer did not rank it among the k: for engines that carry a guide to the
+ *   target by one flow field, the adjacent frame is the one guide whose warp is reliable, and the
+ *   selected ones add what the chain lost (the seed's STM + MSN memory also keeps the previous frame).
  *
  * The pool a policy may reach decides what a result depends on (`scope`): 'segment' policies see
  * only frames between the pass's key-frame and the target, so adding a key-frame elsewhere leaves
@@ -61,6 +65,8 @@ export type GuidePolicy =
       readonly ensemble: boolean;
       /** Pool bound: key-frames stay, predicted frames beyond this many are thinned evenly. */
       readonly poolCap: number;
+      /** Always use the pass's newest frame as well (see the module comment). */
+      readonly withPrevious: boolean;
     };
 
 export function previous(n = 1): GuidePolicy {
@@ -77,11 +83,15 @@ export function nearestKeyframe(): GuidePolicy {
   return { kind: 'nearest-keyframe' };
 }
 
-export function selected(k: number, scorer: GuideScorer, opts: { ensemble?: boolean; poolCap?: number } = {}): GuidePolicy {
+export function selected(
+  k: number,
+  scorer: GuideScorer,
+  opts: { ensemble?: boolean; poolCap?: number; withPrevious?: boolean } = {},
+): GuidePolicy {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`selected(k): k must be an integer >= 1, got ${k}`);
   const poolCap = opts.poolCap ?? 200;
   if (!Number.isInteger(poolCap) || poolCap < k) throw new RangeError(`selected: poolCap must be an integer >= k, got ${poolCap}`);
-  return { kind: 'selected', k, scorer, ensemble: opts.ensemble ?? true, poolCap };
+  return { kind: 'selected', k, scorer, ensemble: opts.ensemble ?? true, poolCap, withPrevious: opts.withPrevious ?? false };
 }
 
 /** Which key-frames a policy's results depend on (see the module comment). */
@@ -102,7 +112,7 @@ export function policySignature(p: GuidePolicy): string {
     case 'nearest-keyframe':
       return 'nearest-keyframe';
     case 'selected':
-      return `selected(${p.k},${p.scorer.name},${p.ensemble ? 'ensemble' : 'joint'},${p.poolCap})`;
+      return `selected(${p.k},${p.scorer.name},${p.ensemble ? 'ensemble' : 'joint'},${p.poolCap}${p.withPrevious ? ',+previous' : ''})`;
   }
 }
 
@@ -140,6 +150,8 @@ export async function chooseGuides(
         throw new Error(`guide scorer ${policy.scorer.name} returned ${scores.length} scores for ${pool.length} candidates`);
       const order = [...pool.keys()].sort((a, b) => scores[b] - scores[a] || pool[b].order - pool[a].order);
       const top = order.slice(0, policy.k);
+      // The pool is in propagation order, so its last entry is the pass's newest frame.
+      if (policy.withPrevious && !top.includes(pool.length - 1)) top.push(pool.length - 1);
       if (!policy.ensemble) return [{ guides: top.map((i) => pool[i]), weight: 1 }];
       return top.map((i) => ({ guides: [pool[i]], weight: Math.max(scores[i], 1e-6) }));
     }

@@ -55,6 +55,17 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
     description: 'MSN mask selector, two-stream head over correlations and projections (pair of msn-mask-embed)',
   },
   {
+    name: 'msn-color-embed',
+    file: 'msn-color-embed.onnx',
+    description:
+      'MSN colour guide selector, per-frame projections of the backbone s16 features of the grey frames; trained on DAVIS dev fold B candidate tables of the stpn engine (the fold-A model)',
+  },
+  {
+    name: 'msn-color-head',
+    file: 'msn-color-head.onnx',
+    description: 'MSN colour selector, two-stream head over correlations and projections (pair of msn-color-embed)',
+  },
+  {
     name: 'mobilenetv2-backbone',
     file: 'mobilenetv2-s16.onnx',
     description:

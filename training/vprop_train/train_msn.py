@@ -3,9 +3,9 @@
     cd training && /usr/bin/python3 -m vprop_train.train_msn --set mask-bilateral \\
         --train blackswan,bmx-trees,... --val cows,dog,... --out runs/msn-mask-foldB --export models/msn-mask-foldB
 
-Labels (the seed's margins, ANCHORS §5 / issue 11): for each target, a candidate is good when its J
-is within `--good-margin` (0.05) of the best candidate's, bad when within `--bad-margin` (0.15) of
-the worst's; candidates that are both or neither are not used (so targets whose candidates all
+Labels (the seed's margins, ANCHORS §5 / issue 11): for each target, a candidate is good when its
+score (J for masks, clean PSNR in dB for colour) is within `--good-margin` (0.05) of the best
+candidate's, bad when within `--bad-margin` (0.15) of the worst's; candidates that are both or neither are not used (so targets whose candidates all
 score alike teach nothing). Cross-entropy with the two classes weighted equally, Adam, a fixed
 number of steps chosen before looking at any held-out fold.
 
@@ -42,11 +42,21 @@ def load_sequence(root: str, name: str) -> dict:
     return {"name": name, "features": torch.from_numpy(feats), "reference": torch.from_numpy(ref), "meta": meta}
 
 
+def sequences_of(data: str, sets: list[str], names: str) -> list[dict]:
+    """The dumped tables of the comma-separated sequences `names` in every set (missing ones skipped)."""
+    return [load_sequence(os.path.join(data, s), n) for s in sets for n in names.split(",") if n and os.path.isdir(os.path.join(data, s, n))]
+
+
 def targets_of(seq: dict) -> dict[int, list[tuple[int, float]]]:
     by: dict[int, list[tuple[int, float]]] = {}
     for t, i, j in seq["meta"]["pairs"]:
         by.setdefault(int(t), []).append((int(i), float(j)))
     return by
+
+
+def own_of(meta: dict) -> list[float]:
+    """The metric of the engine's own run per frame (tables before colour support call it ownJ)."""
+    return meta["own"] if "own" in meta else meta["ownJ"]
 
 
 def labelled(seqs: list[dict], good_margin: float, bad_margin: float) -> list[tuple[int, int, int, int]]:
@@ -84,7 +94,7 @@ def evaluate(model: SelectionNet, seqs: list[dict]) -> dict:
             logits = model(f[idx], f[t].expand(n, -1, -1, -1), seq["reference"].expand(n, -1, -1, -1))
             p = logits.softmax(1)[:, 1]
             prev = js[idx.index(t - 1)].item() if (t - 1) in idx else float("nan")
-            rows.append({"seq": seq["name"], "t": t, "selected": js[int(p.argmax())].item(), "previous": prev, "oracle": js.max().item(), "first": js[0].item(), "own": seq["meta"]["ownJ"][t]})
+            rows.append({"seq": seq["name"], "t": t, "selected": js[int(p.argmax())].item(), "previous": prev, "oracle": js.max().item(), "first": js[0].item(), "own": own_of(seq["meta"])[t]})
     model.train()
     out = {}
     for k in ("selected", "previous", "oracle", "first", "own"):
@@ -107,7 +117,7 @@ def print_oracle(data: str, sets: list[str]) -> None:
                 continue
             meta = json.load(open(os.path.join(data, s, name, "pairs.json")))
             by = targets_of({"meta": meta})
-            rows = np.array([[meta["ownJ"][t], dict(c).get(t - 1, np.nan), max(j for _, j in c), dict(c)[0]] for t, c in by.items()])
+            rows = np.array([[own_of(meta)[t], dict(c).get(t - 1, np.nan), max(j for _, j in c), dict(c)[0]] for t, c in by.items()])
             m = [rows[:, 0].mean(), np.nanmean(rows[:, 1]), rows[:, 2].mean(), rows[:, 3].mean()]
             means.append(m)
             print(f"| {s} | {name} | {len(rows)} | " + " | ".join(f"{v:.3f}" for v in m) + " |")
@@ -183,6 +193,7 @@ def main() -> None:
     p.add_argument("--projected", type=int, default=64)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--evaluate", help="only report the open-loop validation of this checkpoint (a run's last.pt) on --val")
     p.add_argument("--out")
     p.add_argument("--export")
     p.add_argument("--fixture")
@@ -191,12 +202,20 @@ def main() -> None:
     if a.oracle:
         print_oracle(a.data, a.set)
         return
+    if a.evaluate:
+        model = SelectionNet(a.projected)
+        model.load_state_dict(torch.load(a.evaluate)["model"])
+        val = sequences_of(a.data, a.set, a.val)
+        if not val:
+            sys.exit("train_msn: --evaluate needs --val sequences with dumped tables")
+        print(json.dumps({"val": evaluate(model, val)}), flush=True)
+        return
     if not a.out or not a.train:
         sys.exit("train_msn: --train and --out are required (or --oracle)")
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    train = [load_sequence(os.path.join(a.data, s), n) for s in a.set for n in a.train.split(",") if os.path.isdir(os.path.join(a.data, s, n))]
-    val = [load_sequence(os.path.join(a.data, s), n) for s in a.set for n in a.val.split(",") if n and os.path.isdir(os.path.join(a.data, s, n))]
+    train = sequences_of(a.data, a.set, a.train)
+    val = sequences_of(a.data, a.set, a.val)
     if not train:
         sys.exit(f"train_msn: no training sequences found under {a.data}/{a.set}")
     items = labelled(train, a.good_margin, a.bad_margin)
