@@ -16,7 +16,7 @@
  *   `withPrevious`, the pass's newest frame (t − 1 going forward) is always used too, at its own
  *   score, when the scorer did not rank it among the k: for engines that carry a guide to the
  *   target by one flow field, the adjacent frame is the one guide whose warp is reliable, and the
- *   selected ones add what the chain lost (the seed's STM + MSN memory also keeps the previous frame).
+ *   selected ones add what the chain lost.
  *
  * The pool a policy may reach decides what a result depends on (`scope`): 'segment' policies see
  * only frames between the pass's key-frame and the target, so adding a key-frame elsewhere leaves
