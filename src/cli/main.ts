@@ -142,7 +142,12 @@ export async function main(argv: string[]): Promise<number> {
         .default('previous'),
     )
     .option('--top-k <k>', 'with --memory selected: propagate from the K best-scored guides, merged by confidence', intArg(1, 16), 1)
-    .option('--pool-cap <n>', 'with --memory selected: frames kept as candidates (key-frames and the 8 newest frames always stay)', intArg(1, 100000), 200)
+    .option(
+      '--pool-cap <n>',
+      'with --memory selected: frames kept as candidates (key-frames and the 8 newest frames always stay)',
+      intArg(1, 100000),
+      200,
+    )
     .option('--with-previous', 'with --memory selected: always propagate from the frame just done as well (its own score as weight)')
     .option(
       '--selector <prefix>',
