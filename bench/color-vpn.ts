@@ -24,7 +24,6 @@
  * (trained on fold B and stills), fold B by `-foldB`; `stpn:variant=btpn` uses the BTPN models.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { PropertyMap } from '../src/core/types.js';
 import { getEngineRegistration } from '../src/engines/index.js';
 import { pilRgbToYcbcr } from '../src/formats/color.js';
@@ -35,14 +34,13 @@ import {
   argValue,
   DEV_SEQUENCES,
   davisRoot,
-  FOLD_A,
   greySource,
   hasFlag,
   MemoryFlags,
   machine,
   parseEngineSpec,
-  projectRoot,
   requireShared,
+  stpnColorFoldOptions,
   VPN_VAL_IN_DEV,
 } from './common.js';
 
@@ -75,11 +73,7 @@ const memoryFlags = new MemoryFlags('color');
 
 /** Engine options for a sequence: learned engines get the fold model that never saw it. */
 function optionsFor(e: EngineSpec, seq: string): Record<string, string> {
-  if (!e.foldModels) return e.options;
-  const { variant, ...rest } = e.options;
-  const fold = FOLD_A.includes(seq) ? 'A' : 'B';
-  const prefix = variant === 'btpn' ? 'btpn' : 'stpn';
-  return { ...rest, model: join(projectRoot, 'training', 'models', `${prefix}-color-fold${fold}`) };
+  return e.foldModels ? stpnColorFoldOptions(e.options, seq) : e.options;
 }
 
 /** Chroma property in VPN units: (Cb, Cr)/255 − 0.5, planar. */

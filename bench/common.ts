@@ -32,6 +32,17 @@ export const DEV_SEQUENCES = [
 /** The DAVIS dev folds: fold models named `-foldA` score these and were trained on the other five. */
 export const FOLD_A = ['blackswan', 'bmx-trees', 'breakdance', 'camel', 'car-roundabout'];
 
+/** `training/models/PREFIX-foldA` for a fold-A sequence, `-foldB` otherwise: the fold model that never saw `seq`. */
+export function foldModel(prefix: string, seq: string): string {
+  return join(projectRoot, 'training', 'models', `${prefix}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`);
+}
+
+/** stpn colour options for `seq`: its `variant` (stpn or btpn) picks the fold model that never saw the sequence. */
+export function stpnColorFoldOptions(options: Record<string, string>, seq: string): Record<string, string> {
+  const { variant, ...rest } = options;
+  return { ...rest, model: foldModel(`${variant === 'btpn' ? 'btpn' : 'stpn'}-color`, seq) };
+}
+
 /** The dev sequences that are in VPN's colour validation split (the VPN colour protocol's set). */
 export const VPN_VAL_IN_DEV = ['blackswan', 'bmx-trees', 'breakdance', 'dog', 'kite-surf'];
 
@@ -86,10 +97,7 @@ export class MemoryFlags {
     const key = this.msn === 'bundled' ? 'bundled' : FOLD_A.includes(seq) ? 'A' : 'B';
     let scorer = this.scorers.get(key);
     if (!scorer) {
-      scorer = await MsnScorer.load(
-        this.task,
-        key === 'bundled' ? {} : { prefix: join(projectRoot, 'training', 'models', `${this.msn}-fold${key}`) },
-      );
+      scorer = await MsnScorer.load(this.task, key === 'bundled' ? {} : { prefix: foldModel(this.msn, seq) });
       this.scorers.set(key, scorer);
     }
     return selected(this.topK, scorer, { ensemble: !this.joint, poolCap: this.poolCap, withPrevious: this.withPrevious });

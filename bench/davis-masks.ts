@@ -15,23 +15,11 @@
  * `-foldB`, so no sequence is scored by a model that saw it.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createEngine } from '../src/engines/index.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
 import { openDavis } from '../src/video/davis.js';
-import {
-  argValue,
-  DEV_SEQUENCES,
-  davisRoot,
-  FOLD_A,
-  hasFlag,
-  MemoryFlags,
-  machine,
-  parseEngineSpec,
-  projectRoot,
-  requireShared,
-} from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, foldModel, hasFlag, MemoryFlags, machine, parseEngineSpec, requireShared } from './common.js';
 
 requireShared('davis');
 const engineSpec = argValue('engine', 'bilateral') as string;
@@ -41,10 +29,7 @@ const variant = argValue('variant');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const engineOptions: Record<string, unknown> = { ...specOptions, ...(variant ? { variant } : {}) };
 const foldModels = argValue('fold-models');
-const optionsFor = (seq: string) =>
-  foldModels
-    ? { ...engineOptions, model: join(projectRoot, 'training', 'models', `${foldModels}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`) }
-    : engineOptions;
+const optionsFor = (seq: string) => (foldModels ? { ...engineOptions, model: foldModel(foldModels, seq) } : engineOptions);
 
 const memoryFlags = new MemoryFlags('mask');
 

@@ -13,7 +13,6 @@
  * every engine gets the key-frame in colour (Lab chroma) and returns Lab chroma.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { PropertyMap, RgbFrame } from '../src/core/types.js';
 import { createEngine } from '../src/engines/index.js';
 import type { Guide } from '../src/engines/types.js';
@@ -25,12 +24,11 @@ import { openDavis } from '../src/video/davis.js';
 import {
   argValue,
   davisRoot,
-  FOLD_A,
   greySource,
   machine,
   parseEngineSpec,
-  projectRoot,
   requireShared,
+  stpnColorFoldOptions,
   VPN_VAL_IN_DEV,
   vpnCleanPsnr,
 } from './common.js';
@@ -42,10 +40,7 @@ const engineSpecs = (argValue('engines') ?? 'stpn,bilateral').split(',');
 const sequences = (argValue('sequences') ?? VPN_VAL_IN_DEV.join(',')).split(',');
 
 function optionsFor(name: string, options: Record<string, string>, seq: string): Record<string, string> {
-  if (name !== 'stpn' || options.network === 'false') return options;
-  const { variant, ...rest } = options;
-  const fold = FOLD_A.includes(seq) ? 'A' : 'B';
-  return { ...rest, model: join(projectRoot, 'training', 'models', `${variant === 'btpn' ? 'btpn' : 'stpn'}-color-fold${fold}`) };
+  return name !== 'stpn' || options.network === 'false' ? options : stpnColorFoldOptions(options, seq);
 }
 
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);

@@ -37,17 +37,7 @@ import { openVideo } from '../src/session/open.js';
 import { colorToProperty } from '../src/tasks/color/index.js';
 import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { openDavis } from '../src/video/davis.js';
-import {
-  argValue,
-  DEV_SEQUENCES,
-  davisRoot,
-  FOLD_A,
-  greySource,
-  parseEngineSpec,
-  projectRoot,
-  requireShared,
-  vpnCleanPsnr,
-} from '../bench/common.js';
+import { argValue, davisRoot, DEV_SEQUENCES, foldModel, projectRoot, greySource, parseEngineSpec, requireShared, vpnCleanPsnr } from '../bench/common.js';
 
 requireShared('davis');
 const spec = argValue('engine', 'bilateral') as string;
@@ -72,8 +62,7 @@ function candidatesOf(t: number, m: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-const optionsFor = (seq: string) =>
-  foldModels ? { ...options, model: join(projectRoot, 'training', 'models', `${foldModels}-fold${FOLD_A.includes(seq) ? 'A' : 'B'}`) } : options;
+const optionsFor = (seq: string) => (foldModels ? { ...options, model: foldModel(foldModels, seq) } : options);
 
 for (const seq of sequences) {
   const dir = join(setDir, seq);

@@ -5,8 +5,8 @@
 
 Labels (the seed's margins, ANCHORS §5 / issue 11): for each target, a candidate is good when its
 score (J for masks, clean PSNR in dB for colour) is within `--good-margin` (0.05) of the best
-candidate's, bad when within `--bad-margin` (0.15) of the worst's; candidates that are both or neither are not used (so targets whose candidates all
-score alike teach nothing). Cross-entropy with the two classes weighted equally, Adam, a fixed
+candidate's, bad when within `--bad-margin` (0.15) of the worst's; candidates that are both or
+neither are not used (so targets whose candidates all score alike teach nothing). Cross-entropy with the two classes weighted equally, Adam, a fixed
 number of steps chosen before looking at any held-out fold.
 
 Validation (open loop, on the `--val` sequences, never trained on): per target, J of the
