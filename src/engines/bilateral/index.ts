@@ -38,6 +38,7 @@ import {
   pixelPoints,
   type SuperpixelData,
   superpixelPoints,
+  type ValueGuide,
 } from './frame-features.js';
 
 /** VPN Λa (ANCHORS §3.1): Y, Cb, Cr, x, y, t. */
@@ -148,6 +149,74 @@ export const bilateralEngine: EngineRegistration = {
 };
 
 export function createBilateralEngine(options: BilateralOptions = {}, signature = 'bilateral'): Engine {
+  return createBilateralParts(options, signature).engine;
+}
+
+/** Masks/labels: the guides' unaries filtered onto a target frame's points (superpixels or pixels). */
+export interface FilteredUnaries {
+  /** Λa on unaries decayed by `decay`^age, AFTER-normalised: planar C x points.count. */
+  readonly a: Float32Array;
+  /** Λb on undecayed unaries, likewise. */
+  readonly b: Float32Array;
+  readonly C: number;
+  /** The target's points and lattices (in = out = the target's points). */
+  readonly points: FramePoints;
+}
+
+/** Colour/HDR: the guides' values filtered onto every target pixel. */
+export interface FilteredValues {
+  /** AFTER-normalised values, planar C x pixels. */
+  readonly values: Float32Array;
+  /** 1 − exp(−filtered ones): 0 where no input reached the pixel. */
+  readonly support: Float32Array;
+  readonly C: number;
+  /** The target's lattice over all its pixels (in = out), features (Y, x, y, t) x colorScales. */
+  readonly lattice: Lattice;
+  /** The guide nearest to the target. */
+  readonly nearest: Guide;
+}
+
+/** The bilateral engine and its front ends, for engines that put learned stages on top (vpn). */
+export interface BilateralParts {
+  readonly engine: Engine;
+  /** The guides' unaries filtered onto the target (the feature store caches every per-frame part). */
+  filteredUnaries(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredUnaries;
+  filteredValues(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredValues;
+  /**
+   * Colour/HDR: make `values` (planar C x pixels of frame `index`) what the frame hands on as a
+   * guide under `key`, whatever property the prediction carries (the splat is cached; the feature
+   * store may evict it, and then the guide's property is splatted instead).
+   */
+  rememberValues(features: FeatureStore, index: number, frame: RgbFrame, key: string, values: Float32Array, C: number): void;
+  /** The static fall-back (option `keepStatic`) applied in place to values predicted for `target`. */
+  keepStaticValues(out: Float32Array, support: Float32Array, C: number, target: RgbFrame, guides: readonly Guide[], nearest: Guide): void;
+}
+
+/**
+ * BNN-Identity's tail: the 0.5/0.5 channel average of the two filters, ReLU, normalised per point
+ * (VPN's "normalize": divide by sum + 1e-12), and the support (Λb's undecayed average sums to 1
+ * wherever some input reached the point, 0 where none did).
+ */
+export function identityHead({ a, b, C, points }: FilteredUnaries): { probs: Float32Array; support: Float32Array } {
+  const nOut = points.count;
+  const probs = new Float32Array(C * nOut);
+  const support = new Float32Array(nOut);
+  for (let k = 0; k < nOut; k++) {
+    let sum = 0;
+    let sb = 0;
+    for (let c = 0; c < C; c++) {
+      const v = Math.max(0, 0.5 * a[c * nOut + k] + 0.5 * b[c * nOut + k]);
+      probs[c * nOut + k] = v;
+      sum += v;
+      sb += b[c * nOut + k];
+    }
+    for (let c = 0; c < C; c++) probs[c * nOut + k] /= sum + 1e-12;
+    support[k] = Math.min(1, Math.max(0, sb));
+  }
+  return { probs, support };
+}
+
+export function createBilateralParts(options: BilateralOptions = {}, signature = 'bilateral'): BilateralParts {
   const variant = options.variant ?? 'superpixel';
   const decay = options.decay ?? 0.5;
   const scalesA = options.scalesA ?? VPN_SCALES_A;
@@ -230,11 +299,13 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
       return out;
     });
 
-  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+  /**
+   * Masks/labels: the guides' unaries filtered onto the target's points by the two normalised
+   * lattices (Λa on unaries decayed by 0.5^age, Λb undecayed), before BNN-Identity's tail.
+   */
+  const filteredUnaries = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredUnaries => {
     const { features } = ctx;
     const C = guides[0].property.channels;
-    const { width, height } = target.frame;
-    const n = width * height;
     const used = nearest(guides, target.index, options.previousFrames ?? 9);
     const tgt = framePoints(features, target.frame, target.index, 'target');
     let latticeTime = 0;
@@ -287,38 +358,33 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
       false,
     );
     if (options.timings) options.timings.lattice += latticeTime;
-    const nOut = tgt.count;
-    // 0.5/0.5 channel average, ReLU, normalise (VPN's "normalize" layer: divide by sum + 1e-12).
-    const probs = new Float32Array(C * nOut);
-    const support = new Float32Array(nOut);
-    for (let k = 0; k < nOut; k++) {
-      let sum = 0;
-      let sb = 0;
-      for (let c = 0; c < C; c++) {
-        const v = Math.max(0, 0.5 * a[c * nOut + k] + 0.5 * b[c * nOut + k]);
-        probs[c * nOut + k] = v;
-        sum += v;
-        sb += b[c * nOut + k];
-      }
-      for (let c = 0; c < C; c++) probs[c * nOut + k] /= sum + 1e-12;
-      // Λb's undecayed average sums to 1 wherever some input reached the point, 0 where none did.
-      support[k] = Math.min(1, Math.max(0, sb));
-    }
+    return { a, b, C, points: tgt };
+  };
+
+  const predictProbabilities = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+    const filtered = filteredUnaries(target, guides, ctx);
+    const { probs, support } = identityHead(filtered);
+    const { points: tgt, C } = filtered;
+    const { width, height } = target.frame;
+    const n = width * height;
     if (tgt.sp) {
       const data = smear(tgt.sp.labels, probs, C, n);
       // When this prediction guides later frames its unary is exactly `probs` (already
       // normalised per superpixel): remember it instead of re-averaging the smeared map.
-      features.set(target.index, KEY.unary(ctx.resultKey), probs);
+      ctx.features.set(target.index, KEY.unary(ctx.resultKey), probs);
       return { width, height, channels: C, data, confidence: smear(tgt.sp.labels, support, 1, n) };
     }
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
   /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
-  const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+  /**
+   * Value maps (colour chroma, HDR log radiance; any channel count): the guides' values filtered
+   * onto every target pixel over (Y, x, y, t), AFTER-normalised, before the static fall-back.
+   */
+  const filteredValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredValues => {
     const { features } = ctx;
-    const { width, height } = target.frame;
-    const n = width * height;
+    const n = target.frame.width * target.frame.height;
     const used = nearest(guides, target.index, options.previousFrames ?? 3);
     const C = used[0].property.channels;
     const tgt = features.getOrCompute(target.index, KEY.valueTarget, () => computeValueTarget(target.frame, target.index, config));
@@ -327,33 +393,59 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
     for (const g of used) {
       if (g.property.channels !== C) throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
       const gp = features.getOrCompute(g.index, KEY.valueGuide, () => computeValueGuide(g.frame, g.index, config));
-      const S = features.getOrCompute(g.index, KEY.valueSplat(g.key), () => {
-        const gn = g.property.width * g.property.height;
-        const m = gp.index.length;
-        const values = new Float32Array(C * m);
-        for (let c = 0; c < C; c++) for (let k = 0; k < m; k++) values[c * m + k] = g.property.data[c * gn + gp.index[k]];
-        return splat(gp.lat, values, C);
-      });
+      const S = features.getOrCompute(g.index, KEY.valueSplat(g.key), () =>
+        splatValues(gp, g.property.data, C, g.property.width * g.property.height),
+      );
       gatherSplats(V, D, matchVertices(tgt.lat, gp.lat), S, gp.ones, C, 1);
     }
-    const out = slice(tgt.lat, V, C);
+    const values = slice(tgt.lat, V, C);
     const den = slice(tgt.lat, D, 1);
     const support = new Float32Array(n);
     for (let k = 0; k < n; k++) {
       const inv = 1 / (den[k] + 1e-20);
-      for (let c = 0; c < C; c++) out[c * n + k] *= inv;
+      for (let c = 0; c < C; c++) values[c * n + k] *= inv;
       // Soft support: 0 where no input reached the pixel, near 1 where many did.
       support[k] = 1 - Math.exp(-den[k]);
     }
-    if (keepStatic > 0) {
-      // Candidates: the nearest guide and the pass's key-frame (exact, and never smeared).
-      const key = guides.find((g) => g.isKeyframe);
-      keepUnchanged(out, support, C, target.frame, key && key !== used[0] ? [key, used[0]] : [used[0]], keepStatic);
-    }
-    return { width, height, channels: C, data: out, confidence: support };
+    return { values, support, C, lattice: tgt.lat, nearest: used[0] };
   };
 
-  return {
+  /** A frame's planar values (C x gn pixels) at its sampled guide points, splatted onto its guide lattice. */
+  const splatValues = (gp: ValueGuide, data: Float32Array, C: number, gn: number): Float32Array => {
+    const m = gp.index.length;
+    const values = new Float32Array(C * m);
+    for (let c = 0; c < C; c++) for (let k = 0; k < m; k++) values[c * m + k] = data[c * gn + gp.index[k]];
+    return splat(gp.lat, values, C);
+  };
+
+  const rememberValues = (features: FeatureStore, index: number, frame: RgbFrame, key: string, values: Float32Array, C: number) => {
+    const gp = features.getOrCompute(index, KEY.valueGuide, () => computeValueGuide(frame, index, config));
+    features.set(index, KEY.valueSplat(key), splatValues(gp, values, C, frame.width * frame.height));
+  };
+
+  /** The static fall-back (`keepStatic`) on filtered values, in place. */
+  const keepStaticValues = (
+    out: Float32Array,
+    support: Float32Array,
+    C: number,
+    target: RgbFrame,
+    guides: readonly Guide[],
+    nearestGuide: Guide,
+  ) => {
+    if (keepStatic <= 0) return;
+    // Candidates: the nearest guide and the pass's key-frame (exact, and never smeared).
+    const key = guides.find((g) => g.isKeyframe);
+    keepUnchanged(out, support, C, target, key && key !== nearestGuide ? [key, nearestGuide] : [nearestGuide], keepStatic);
+  };
+
+  const predictValues = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): PropertyMap => {
+    const { width, height } = target.frame;
+    const { values, support, C, nearest: near } = filteredValues(target, guides, ctx);
+    keepStaticValues(values, support, C, target.frame, guides, near);
+    return { width, height, channels: C, data: values, confidence: support };
+  };
+
+  const engine: Engine = {
     name: 'bilateral',
     tasks: bilateralEngine.tasks,
     // The key-frame stays available beyond the window: the value tasks' static fall-back compares
@@ -377,6 +469,7 @@ export function createBilateralEngine(options: BilateralOptions = {}, signature 
       return out;
     },
   };
+  return { engine, filteredUnaries, filteredValues, rememberValues, keepStaticValues };
 }
 
 /**

@@ -1,0 +1,124 @@
+/**
+ * Dumps the training data of VPN's learned mask stages (training/vprop_train/train_vpn.py): for
+ * DAVIS-2016 dev sequences at 854x480, the bilateral engine's SLIC superpixels of every frame, and
+ * for every frame t ≥ 1 what the learned stages take as input, the guides' unaries filtered onto
+ * t's superpixels by the two lattices (`FilteredUnaries` a, b: Λa on unaries decayed by 0.5^age, Λb
+ * undecayed, 9 previous frames). The guides' unaries are those of stage 0 (BNN-Identity run from
+ * frame 0's mask), as VPN's staged training and inference use them (ANCHORS §3.1 "staged quirk"),
+ * or with `--stage-model PREFIX` a learned stage's (the fold model that never saw the sequence:
+ * PREFIX-foldA for fold A, ...), for training the next stage. Resumable: finished sequences are
+ * skipped; each is written under a temporary name and renamed.
+ *
+ *   node --import tsx scripts/export-vpn-data.ts [--sequences a,b] [--stage-model PREFIX]
+ *        [--out training/data-cache/vpn/stage0]
+ *
+ * Layout (`<out>/<sequence>/`, raw little-endian arrays, frame-major):
+ *   meta.json     { sequence, width, height, frames, counts: superpixels per frame, inputs }
+ *   labels.u16    frames x height x width   superpixel id per pixel
+ *   features.f32  per frame 6 x count       raw VPN features (Y, Cb, Cr, x, y, t) per superpixel
+ *   fa.f32, fb.f32  per frame 2 x count     filtered unaries (background, object); frame 0 has count 0
+ *   gt.u8         frames x height x width   ground truth (1 = object)
+ */
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { argValue, DEV_SEQUENCES, davisRoot, foldModel, projectRoot, requireShared } from '../bench/common.js';
+import type { PropertyMap } from '../src/core/types.js';
+import { KEY } from '../src/engines/bilateral/frame-features.js';
+import { createBilateralParts, identityHead } from '../src/engines/bilateral/index.js';
+import type { EngineContext, Guide } from '../src/engines/types.js';
+import { VpnMaskNet } from '../src/engines/vpn/network.js';
+import { BoundedFeatureStore } from '../src/memory/features.js';
+import { smear } from '../src/ops/superpixel-features.js';
+import { labelsToProbabilities } from '../src/tasks/maps.js';
+import { openDavis } from '../src/video/davis.js';
+
+requireShared('davis');
+const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
+const stageModel = argValue('stage-model');
+const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', stageModel ? `from-${stageModel}` : 'stage0'));
+mkdirSync(outRoot, { recursive: true });
+
+const concat = (parts: Uint8Array[]): Buffer => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+for (const seq of sequences) {
+  const dest = join(outRoot, seq);
+  if (existsSync(join(dest, 'meta.json'))) {
+    console.log(`${seq}: done already`);
+    continue;
+  }
+  const started = performance.now();
+  const d = await openDavis(davisRoot, seq);
+  const T = d.frames.info.frameCount as number;
+  const { width, height } = d.frames.info;
+  const n = width * height;
+  const parts = createBilateralParts({});
+  const net = stageModel ? await VpnMaskNet.load(foldModel(stageModel, seq)) : undefined;
+  const features = new BoundedFeatureStore({ maxFrames: 14 });
+  const ctxFor = (t: number): EngineContext => ({
+    task: 'mask',
+    layout: { kind: 'mask', objects: [1] } as unknown as EngineContext['layout'],
+    features,
+    resultKey: `p:${t}`,
+    direction: 1,
+  });
+  const guides: Guide[] = [];
+  const labels: Uint8Array[] = [];
+  const feats: Uint8Array[] = [];
+  const fa: Uint8Array[] = [];
+  const fb: Uint8Array[] = [];
+  const gt: Uint8Array[] = [];
+  const counts: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const frame = await d.frames.frame(t);
+    const mask = await d.annotations.read(t);
+    const g = new Uint8Array(n);
+    for (let i = 0; i < n; i++) g[i] = mask.data[i] > 0 ? 1 : 0;
+    gt.push(g);
+    if (t === 0) guides.push({ index: 0, frame, property: labelsToProbabilities({ width, height, data: g }, 2), isKeyframe: true, key: 'key0' });
+    const ctx = ctxFor(t);
+    let count: number;
+    let spLabels: Int32Array;
+    let spFeatures: Float32Array;
+    if (t === 0) {
+      // Frame 0 is only a guide: nothing to learn from it.
+      count = 0;
+      spLabels = new Int32Array(n);
+      spFeatures = new Float32Array(0);
+      fa.push(new Uint8Array(0));
+      fb.push(new Uint8Array(0));
+    } else {
+      const filtered = parts.filteredUnaries({ index: t, frame }, guides.slice(-9), ctx);
+      const sp = filtered.points.sp as { labels: Int32Array; count: number; features: Float32Array };
+      count = sp.count;
+      spLabels = sp.labels;
+      spFeatures = sp.features;
+      fa.push(bytes(filtered.a));
+      fb.push(bytes(filtered.b));
+      // The unary this frame hands to later frames: stage 0's, or the given stage's output.
+      const unary = net ? (await net.predict(filtered, width, height)).spProbs : identityHead(filtered).probs;
+      features.set(t, KEY.unary(ctx.resultKey), unary);
+      const property: PropertyMap = { width, height, channels: 2, data: smear(sp.labels, unary, 2, n) };
+      guides.push({ index: t, frame, property, isKeyframe: false, key: ctx.resultKey });
+    }
+    counts.push(count);
+    const l16 = new Uint16Array(n);
+    for (let i = 0; i < n; i++) l16[i] = spLabels[i];
+    labels.push(bytes(l16));
+    feats.push(bytes(spFeatures));
+  }
+  const tmp = `${dest}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeFileSync(join(tmp, 'labels.u16'), concat(labels));
+  writeFileSync(join(tmp, 'features.f32'), concat(feats));
+  writeFileSync(join(tmp, 'fa.f32'), concat(fa));
+  writeFileSync(join(tmp, 'fb.f32'), concat(fb));
+  writeFileSync(join(tmp, 'gt.u8'), concat(gt));
+  const inputs = stageModel ? `unaries of ${foldModel(stageModel, seq)}` : 'stage-0 (BNN-Identity) unaries';
+  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify({ sequence: seq, width, height, frames: T, counts, inputs }, null, 1)}\n`);
+  rmSync(dest, { recursive: true, force: true });
+  renameSync(tmp, dest);
+  await d.frames.close();
+  console.log(`${seq}: ${T} frames, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}

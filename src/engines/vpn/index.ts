@@ -1,0 +1,208 @@
+/**
+ * Learned VPN (Jampani et al. CVPR 2017): the bilateral engine's lattice front end with VPN's
+ * trained stage on top (network.ts).
+ * - mask (ANCHORS §3.1): SLIC superpixels, the guides' unaries filtered by Λa with decay and Λb
+ *   without; BCLs 2→32, within-frame BCLs 64→32, 1x1 mix, spatial CNN, normalize.
+ * - color (§3.3): the 3 previous frames' chroma filtered onto every pixel over (Y, x, y, t) from
+ *   300k sampled points; BCL 2→32, within-frame BCL 32→32 over the target's pixels, 1x1, spatial
+ *   CNN, 1x1; then the bilateral engine's static fall-back (`keepStatic`). A separate engine rather than an option of `bilateral` because it needs ONNX
+ * Runtime and model weights (the browser build carries `bilateral` alone) and because its results
+ * differ in kind: `bilateral` is the training-free BNN-Identity.
+ *
+ * What predicted frames hand on as guides (`inputs`):
+ * - 'stage0' (default, as VPN's released inference): every frame's stage-0 (BNN-Identity) unary
+ *   or chroma, computed alongside, so each frame is predicted from stage-0 results and errors of
+ *   the learned stage do not feed back; a stage trained on stage-0 inputs sees the same at run time.
+ * - 'own': the learned stage's own output (masks: superpixel-averaged; recurrent).
+ * Key-frames always hand on their given mask. Several objects: the 2-channel stage runs once per
+ * object on (rest, object) and the objects' probabilities are merged by soft aggregation (§5.4).
+ */
+import type { PropertyMap, RgbFrame } from '../../core/types.js';
+import { bundledModelPath } from '../../models/weights.js';
+import { smear } from '../../ops/superpixel-features.js';
+import { KEY } from '../bilateral/frame-features.js';
+import { createBilateralParts, type FilteredUnaries, identityHead } from '../bilateral/index.js';
+import { maskLogit, softAggregate } from '../stpn/index.js';
+import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
+import { superpixelUnary, VpnColorNet, VpnMaskNet } from './network.js';
+
+export interface VpnOptions {
+  /** Bundled model name ('vpn-mask', 'vpn-color') or a path (PREFIX or PREFIX.onnx). Default: the task's. */
+  readonly model?: string;
+  /** Unaries the guides hand on: 'stage0' (VPN's staged inference) or 'own'. */
+  readonly inputs?: 'stage0' | 'own';
+  readonly superpixels?: number;
+  readonly previousFrames?: number;
+  readonly decay?: number;
+  /** Colour: input points per target frame (default 300,000, VPN). */
+  readonly colorSamples?: number;
+  /** Colour: the bilateral engine's static fall-back in grey levels (default 5; 0 = off). */
+  readonly keepStatic?: number;
+  /** ONNX Runtime intra-op threads for the spatial CNN. */
+  readonly threads?: number;
+}
+
+export const vpnEngine: EngineRegistration = {
+  name: 'vpn',
+  description:
+    "learned VPN: the bilateral engine's lattice filtering of the guides' unaries (SLIC superpixels) or chroma (pixels), then VPN's trained bilateral layers, 1x1 mixing and spatial CNN",
+  tasks: ['mask', 'color'],
+  preference: { mask: 5, color: 5 },
+  options: {
+    model: { type: 'string', description: "bundled model ('vpn-mask', 'vpn-color'; default the task's) or a path prefix of PREFIX.onnx" },
+    inputs: {
+      type: 'enum',
+      values: ['stage0', 'own'],
+      default: 'stage0',
+      description: "unaries predicted frames hand on: stage 0's (BNN-Identity, as VPN) or the learned stage's own",
+    },
+    superpixels: { type: 'number', integer: true, min: 16, default: 12000, description: 'masks: superpixels per frame at 854x480' },
+    previousFrames: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      description: 'earlier frames used as inputs (default 9 for masks, 3 for colour, as VPN)',
+    },
+    decay: { type: 'number', min: 0, max: 1, default: 0.5, description: 'masks: unary decay per frame of age on the first scale set' },
+    colorSamples: { type: 'number', integer: true, min: 1, default: 300_000, description: 'colour: input points per target frame' },
+    keepStatic: {
+      type: 'number',
+      min: 0,
+      default: 5,
+      description:
+        "colour: the bilateral engine's static fall-back (keep the nearest guide's chroma where the frame is unchanged; 0 = off)",
+    },
+    threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
+  },
+  create: ({ values, signature }) => createVpnEngine(values as VpnOptions, signature),
+};
+
+/** The 2-channel (rest, object k) view of C-channel filtered unaries. */
+function objectView(f: FilteredUnaries, k: number): FilteredUnaries {
+  const n = f.points.count;
+  const pick = (x: Float32Array) => {
+    const out = new Float32Array(2 * n);
+    for (let c = 0; c < f.C; c++) {
+      const dst = c === k ? n : 0;
+      for (let s = 0; s < n; s++) out[dst + s] += x[c * n + s];
+    }
+    return out;
+  };
+  return { a: pick(f.a), b: pick(f.b), C: 2, points: f.points };
+}
+
+export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): Engine {
+  const parts = createBilateralParts(
+    {
+      variant: 'superpixel',
+      superpixels: options.superpixels,
+      previousFrames: options.previousFrames,
+      decay: options.decay,
+      colorSamples: options.colorSamples,
+      keepStatic: options.keepStatic,
+    },
+    signature,
+  );
+  const nets = new Map<string, Promise<VpnMaskNet | VpnColorNet>>();
+  const modelFor = <T extends VpnMaskNet | VpnColorNet>(task: 'mask' | 'color'): Promise<T> => {
+    const spec = options.model ?? `vpn-${task}`;
+    let net = nets.get(spec);
+    if (!net) {
+      net = (async () => {
+        const path = /[\\/]/.test(spec) || spec.endsWith('.onnx') ? spec : await bundledModelPath(spec);
+        return task === 'mask' ? VpnMaskNet.load(path, { threads: options.threads }) : VpnColorNet.load(path, { threads: options.threads });
+      })();
+      nets.set(spec, net);
+      net.catch(() => nets.delete(spec));
+    }
+    return net as Promise<T>;
+  };
+  const inputs = options.inputs ?? 'stage0';
+
+  const predict = async (
+    target: { index: number; frame: RgbFrame },
+    guides: readonly Guide[],
+    ctx: EngineContext,
+  ): Promise<PropertyMap> => {
+    const filtered = parts.filteredUnaries(target, guides, ctx);
+    const m = await modelFor<VpnMaskNet>('mask');
+    const sp = filtered.points.sp;
+    if (!sp) throw new Error('vpn: superpixel points expected');
+    const { width, height } = target.frame;
+    const n = width * height;
+    const { C } = filtered;
+    let probs: Float32Array;
+    if (C === 2) probs = (await m.predict(filtered, width, height)).probs;
+    else {
+      const K = C - 1;
+      const z = new Float32Array(K * n);
+      for (let k = 1; k <= K; k++) {
+        const p = (await m.predict(objectView(filtered, k), width, height)).probs;
+        for (let i = 0; i < n; i++) z[(k - 1) * n + i] = maskLogit(p[n + i]);
+      }
+      probs = softAggregate(z, K, n);
+    }
+    const stage0 = identityHead(filtered);
+    ctx.features.set(target.index, KEY.unary(ctx.resultKey), inputs === 'stage0' ? stage0.probs : unaryOf(sp.labels, sp.count, probs, C));
+    return { width, height, channels: C, data: probs, confidence: smear(sp.labels, stage0.support, 1, n) };
+  };
+
+  const predictColor = async (
+    target: { index: number; frame: RgbFrame },
+    guides: readonly Guide[],
+    ctx: EngineContext,
+  ): Promise<PropertyMap> => {
+    const f = parts.filteredValues(target, guides, ctx);
+    if (f.C !== 2) throw new RangeError(`vpn: colour guides have ${f.C} channels, expected 2 (Lab a, b)`);
+    const m = await modelFor<VpnColorNet>('color');
+    const { width, height } = target.frame;
+    if (inputs === 'stage0') {
+      const stage0 = f.values.slice();
+      parts.keepStaticValues(stage0, f.support, 2, target.frame, guides, f.nearest);
+      parts.rememberValues(ctx.features, target.index, target.frame, ctx.resultKey, stage0, 2);
+    }
+    const ab = await m.predict(f.values, f.lattice, width, height);
+    parts.keepStaticValues(ab, f.support, 2, target.frame, guides, f.nearest);
+    return { width, height, channels: 2, data: ab, confidence: f.support };
+  };
+
+  const base = parts.engine;
+  return {
+    name: 'vpn',
+    tasks: vpnEngine.tasks,
+    guides: base.guides,
+    signature,
+    needsKeyframes: true,
+    prepare: base.prepare,
+    async predict(target, guides, ctx) {
+      if (guides.length === 0) throw new Error('vpn engine: no guide frames');
+      if (ctx.task === 'color') return predictColor(target, guides, ctx);
+      if (ctx.task !== 'mask') throw new Error(`vpn: the ${ctx.task} task is not supported (mask, color)`);
+      return predict(target, guides, ctx);
+    },
+    async dispose() {
+      for (const net of nets.values()) await (await net.catch(() => undefined))?.release();
+      nets.clear();
+    },
+  };
+}
+
+/** C-channel superpixel unary of pixel probabilities (means, renormalised). */
+function unaryOf(labels: Int32Array, count: number, probs: Float32Array, C: number): Float32Array {
+  if (C === 2) return superpixelUnary(labels, count, probs);
+  const n = labels.length;
+  const sums = new Float64Array(C * count);
+  const pix = new Float64Array(count);
+  for (let i = 0; i < n; i++) {
+    const s = labels[i];
+    pix[s]++;
+    for (let c = 0; c < C; c++) sums[c * count + s] += probs[c * n + i];
+  }
+  const u = new Float32Array(C * count);
+  for (let s = 0; s < count; s++) {
+    let tot = 0;
+    for (let c = 0; c < C; c++) tot += sums[c * count + s];
+    if (tot > 0) for (let c = 0; c < C; c++) u[c * count + s] = sums[c * count + s] / tot;
+  }
+  return u;
+}
