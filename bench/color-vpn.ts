@@ -17,11 +17,12 @@
  *
  * Engines and their key-frames: `copy` and `bilateral` get VPN's chroma units as a ready property
  * ((Cb, Cr)/255 − 0.5; the engines average any 2-channel map), the form every figure of this bench
- * before issue 9 used. Learned engines (`stpn`, `stpn:variant=btpn`) get the key-frame in colour
+ * before issue 9 used. Learned engines (`stpn`, `stpn:variant=btpn`, `vpn`) get the key-frame in colour
  * (`{ color }`, Lab chroma, what a user gives) and their RGB results are read back as Cb, Cr.
  * `ENGINE@colour` forces the colour form for any engine. Learned engines are scored 2-fold: fold A
  * (blackswan, bmx-trees, breakdance, camel, car-roundabout) by `training/models/<prefix>-foldA`
- * (trained on fold B and stills), fold B by `-foldB`; `stpn:variant=btpn` uses the BTPN models.
+ * (trained on fold B and stills), fold B by `-foldB`; `stpn:variant=btpn` uses the BTPN models, `vpn`
+ * the `vpn-color` fold models (trained on the other fold's sequences).
  */
 import { writeFileSync } from 'node:fs';
 import type { PropertyMap } from '../src/core/types.js';
@@ -34,6 +35,7 @@ import {
   argValue,
   DEV_SEQUENCES,
   davisRoot,
+  foldModel,
   greySource,
   hasFlag,
   MemoryFlags,
@@ -64,7 +66,7 @@ function parseSpec(spec: string): EngineSpec {
   const forced = head.endsWith('@colour');
   const name = forced ? head.slice(0, -'@colour'.length) : head;
   getEngineRegistration(name); // an unknown engine is an error before anything runs
-  const learned = name === 'stpn';
+  const learned = name === 'stpn' || name === 'vpn';
   return { label: spec, name, options, colourForm: forced || learned, foldModels: learned };
 }
 
@@ -73,7 +75,8 @@ const memoryFlags = new MemoryFlags('color');
 
 /** Engine options for a sequence: learned engines get the fold model that never saw it. */
 function optionsFor(e: EngineSpec, seq: string): Record<string, string> {
-  return e.foldModels ? stpnColorFoldOptions(e.options, seq) : e.options;
+  if (!e.foldModels || e.options.model) return e.options;
+  return e.name === 'vpn' ? { ...e.options, model: foldModel('vpn-color', seq) } : stpnColorFoldOptions(e.options, seq);
 }
 
 /** Chroma property in VPN units: (Cb, Cr)/255 − 0.5, planar. */

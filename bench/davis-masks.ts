@@ -3,7 +3,7 @@
  * predicted, J and F on frames 1..N-2 (ANCHORS §1.3), per sequence and averaged over sequences.
  *
  *   node --import tsx bench/davis-masks.ts --engine bilateral[:option=value...] [--refine crf] [--variant pixel]
- *        [--sequences blackswan,dog] [--fold-models stpn-mask] [--json out.json]
+ *        [--sequences blackswan,dog] [--fold-models stpn-mask] [--per-frame-root DIR] [--json out.json]
  *
  * Memory selection (MSN): `--memory selected --top-k K [--pool-cap N] [--joint] --msn PREFIX` scores
  * guides with the selector pair `training/models/PREFIX-fold{A,B}` (fold rule as below; `--msn
@@ -12,9 +12,11 @@
  *
  * `--fold-models PREFIX` (learned engines): fold A (blackswan, bmx-trees, breakdance, camel,
  * car-roundabout) is scored with `training/models/PREFIX-foldA` (trained on fold B), fold B with
- * `-foldB`, so no sequence is scored by a model that saw it.
+ * `-foldB`, so no sequence is scored by a model that saw it. `--per-frame-root DIR` gives engines
+ * that take per-frame estimates (vpn, flowgru) `perFrameDir` = DIR/<sequence> (scripts/export-per-frame.ts).
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createEngine } from '../src/engines/index.js';
 import { aggregate2016, evaluateSequence2016, type ObjectResult } from '../src/metrics/davis.js';
 import { openVideo } from '../src/session/open.js';
@@ -29,7 +31,12 @@ const variant = argValue('variant');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const engineOptions: Record<string, unknown> = { ...specOptions, ...(variant ? { variant } : {}) };
 const foldModels = argValue('fold-models');
-const optionsFor = (seq: string) => (foldModels ? { ...engineOptions, model: foldModel(foldModels, seq) } : engineOptions);
+const perFrameRoot = argValue('per-frame-root');
+const optionsFor = (seq: string) => ({
+  ...engineOptions,
+  ...(foldModels ? { model: foldModel(foldModels, seq) } : {}),
+  ...(perFrameRoot ? { perFrameDir: join(perFrameRoot, seq) } : {}),
+});
 
 const memoryFlags = new MemoryFlags('mask');
 

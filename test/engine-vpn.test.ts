@@ -10,6 +10,7 @@ import type { Engine } from '../src/engines/types.js';
 import { createVpnEngine } from '../src/engines/vpn/index.js';
 import { VpnColorNet, VpnMaskNet } from '../src/engines/vpn/network.js';
 import { aggregate2017, evaluateSequence2017 } from '../src/metrics/davis.js';
+import { bundledModelPath } from '../src/models/weights.js';
 import { buildLattice } from '../src/ops/lattice.js';
 import { PropagationSession } from '../src/session/session.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
@@ -53,6 +54,8 @@ interface Fixture {
   fb: number[];
   u: number[];
   probabilities: number[];
+  /** Models that fuse per-frame probabilities: the fixture's (2 x height x width). */
+  per_frame?: number[];
 }
 
 for (const file of readdirSync(fixtureDir).filter((f) => f.endsWith('.json'))) {
@@ -69,7 +72,8 @@ for (const file of readdirSync(fixtureDir).filter((f) => f.endsWith('.json'))) {
     let worst = 0;
     for (let i = 0; i < u.length; i++) worst = Math.max(worst, Math.abs(u[i] - fx.u[i]) / (1e-3 + Math.abs(fx.u[i])));
     assert.ok(worst < 1e-4, `superpixel stage: worst relative difference ${worst}`);
-    const { probs, spProbs } = await net.predict(filtered, fx.width, fx.height);
+    assert.equal(net.perFrame, fx.per_frame !== undefined);
+    const { probs, spProbs } = await net.predict(filtered, fx.width, fx.height, fx.per_frame ? Float32Array.from(fx.per_frame) : undefined);
     let worstP = 0;
     for (let i = 0; i < probs.length; i++) worstP = Math.max(worstP, Math.abs(probs[i] - fx.probabilities[i]));
     assert.ok(worstP < 1e-4, `probabilities: worst difference ${worstP}`);
@@ -195,4 +199,12 @@ test('vpn colour with the untrained (BNN-Identity) model equals the bilateral en
   for (let t = 1; t < 6; t++) for (let i = 0; i < vpn[t].length; i++) worst = Math.max(worst, Math.abs(vpn[t][i] - bil[t][i]));
   // Lab (a, b) units; float32 sums through the learned layers' 1x1 and 3x3 identities.
   assert.ok(worst < 1e-3, `largest chroma difference ${worst}`);
+});
+
+test('the bundled vpn models are the fold-A models (the ones whose fixtures are checked above)', async () => {
+  for (const task of ['mask', 'color']) {
+    const bundled = readFileSync(await bundledModelPath(`vpn-${task}`));
+    const foldA = readFileSync(join(projectRoot, 'training', 'models', `vpn-${task}-foldA.onnx`));
+    assert.ok(bundled.equals(foldA), `src/models/weights/vpn-${task}.onnx differs from training/models/vpn-${task}-foldA.onnx`);
+  }
 });

@@ -157,7 +157,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-video', 'do not write the overlay / colour mp4')
     .option(
       '--per-frame <dir>',
-      "flowgru: per-frame estimates, one file per frame: label PNGs or .npy (C,H,W) probabilities / scores (a static predictor's output, or another run's --probabilities)",
+      "flowgru, and vpn models that fuse them: per-frame estimates, one file per frame: label PNGs or .npy (C,H,W) probabilities / scores (a static predictor's output, or another run's --probabilities)",
     )
     .option('--probabilities', 'mask / labels: also write the soft maps as probabilities/NNNNN.npy (float16, C x H x W)')
     .option('--json', 'machine-readable summary on stdout')

@@ -100,7 +100,7 @@ export async function runPropagate(specs: string[], o: PropagateCliOptions): Pro
   const engineOptions: Record<string, unknown> = parseKeyValues('--option', o.option);
   if (o.perFrame) {
     if (!('perFrameDir' in reg.options))
-      throw new InputError('--per-frame', `engine ${engineName} takes no per-frame estimates (flowgru does)`);
+      throw new InputError('--per-frame', `engine ${engineName} takes no per-frame estimates (flowgru and vpn do)`);
     engineOptions.perFrameDir = o.perFrame;
   }
   createEngine(engineName, engineOptions); // validates the options (names and types) up front

@@ -52,7 +52,20 @@ export const MSN_TARGETS = [
   'color',
 ] as const;
 
-export const VPN_TARGETS = ['data', 'identity', 'mask-foldA', 'mask-foldB', 'mask'] as const;
+export const VPN_TARGETS = [
+  'data',
+  'identity',
+  'mask-foldA',
+  'mask-foldB',
+  'per-frame-data',
+  'mask-pf-foldA',
+  'mask-pf-foldB',
+  'color-data',
+  'color-foldA',
+  'color-foldB',
+  'mask',
+  'color',
+] as const;
 
 const METHODS: Record<string, { targets: readonly string[]; script: string; defaultSteps: number }> = {
   grfp: { targets: GRFP_TARGETS, script: 'train-all.sh', defaultSteps: 1000 },

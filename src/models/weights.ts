@@ -66,6 +66,18 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
     description: 'MSN colour selector, two-stream head over correlations and projections (pair of msn-color-embed)',
   },
   {
+    name: 'vpn-mask',
+    file: 'vpn-mask.onnx',
+    description:
+      "learned VPN mask stage (bilateral layers' weights in the metadata, the spatial CNN as the graph); trained on DAVIS dev fold B stage-0 unaries (the fold-A model)",
+  },
+  {
+    name: 'vpn-color',
+    file: 'vpn-color.onnx',
+    description:
+      "learned VPN colour stage (per-pixel layers' weights in the metadata, the spatial CNN and last 1x1 as the graph); trained on DAVIS dev fold B grey videos (the fold-A model)",
+  },
+  {
     name: 'mobilenetv2-backbone',
     file: 'mobilenetv2-s16.onnx',
     description:

@@ -6,9 +6,11 @@
 #   training/scripts/train-vpn.sh                  # everything
 #   training/scripts/train-vpn.sh mask-foldA       # some targets
 #
-# Targets: data (stage-0 unaries of DAVIS dev-10), identity (the untrained net = BNN-Identity, the
-# engine test's model), mask-fold{A,B} (stage 1 on stage-0 unaries), mask (the bundled model: a
-# copy of the fold-A model, as the other bundled DAVIS-trained models).
+# Targets: data (stage-0 unaries of DAVIS dev-10), identity (the untrained nets = BNN-Identity, the
+# engine tests' models), mask-fold{A,B} (stage 1 on stage-0 unaries), per-frame-data (maskprop's
+# output on every dev frame), mask-pf-fold{A,B} (stage 1 fusing maskprop's probabilities, VPN-DeepLab's
+# place), color-data, color-fold{A,B} (the colour stage), mask and color
+# (the bundled models: copies of the fold-A models, as the other bundled DAVIS-trained models).
 #
 # Fold models are named after the fold they SCORE and are trained on the other one (as GRFP's,
 # STPN's and MSN's): vpn-mask-foldA scores blackswan, bmx-trees, breakdance, camel, car-roundabout.
@@ -20,24 +22,37 @@ NICE="nice -n ${NICE_LEVEL:-10}"
 FOLD_A=blackswan,bmx-trees,breakdance,camel,car-roundabout
 FOLD_B=cows,dog,goat,kite-surf,parkour
 
-train() { # fold scored, training sequences, validation sequences
-  local name=vpn-mask-fold$1
-  (cd training && $NICE "$PY" -m vprop_train.train_vpn --data data-cache/vpn/stage0 --train "$2" --val "$3" \
-    --out "runs/$name" --steps "$STEPS" --val-every "$STEPS" --threads "${THREADS:-2}" \
-    --export "models/$name" --fixture "../test/fixtures/vpn/$name.json")
+# The training sequence held out to pick the exported snapshot on: each fold's last in alphabetical
+# order (fixed before any model was trained with it).
+train() { # model name, fixture folder, training sequences, validation sequences, then train_vpn arguments
+  local name=$1 fixtures=$2 train=$3 val=$4; shift 4
+  (cd training && OMP_WAIT_POLICY=PASSIVE $NICE "$PY" -W ignore -m vprop_train.train_vpn --train "$train" --val "$val" \
+    --select-on "${train##*,}" --out "runs/$name" --steps "$STEPS" --threads "${THREADS:-2}" \
+    --export "models/$name" --fixture "../test/fixtures/$fixtures/$name.json" "$@")
 }
+PF=(--per-frame data-cache/per-frame/maskprop)
 
 run() {
   case $1 in
     data) $NICE node --import tsx scripts/export-vpn-data.ts ;;
-    identity) (cd training && "$PY" -m vprop_train.train_vpn --steps 0 --out runs/vpn-mask-identity \
-      --export models/vpn-mask-identity --fixture ../test/fixtures/vpn/vpn-mask-identity.json) ;;
-    mask-foldA) train A $FOLD_B $FOLD_A ;;
-    mask-foldB) train B $FOLD_A $FOLD_B ;;
+    identity) (cd training && "$PY" -W ignore -m vprop_train.train_vpn --steps 0 --out runs/vpn-mask-identity \
+      --export models/vpn-mask-identity --fixture ../test/fixtures/vpn/vpn-mask-identity.json &&
+      "$PY" -W ignore -m vprop_train.train_vpn --task color --steps 0 --out runs/vpn-color-identity \
+      --export models/vpn-color-identity --fixture ../test/fixtures/vpn-color/vpn-color-identity.json) ;;
+    mask-foldA) train vpn-mask-foldA vpn $FOLD_B $FOLD_A ;;
+    mask-foldB) train vpn-mask-foldB vpn $FOLD_A $FOLD_B ;;
+    per-frame-data) $NICE node --import tsx scripts/export-per-frame.ts --engine maskprop ;;
+    mask-pf-foldA) train vpn-mask-pf-foldA vpn $FOLD_B $FOLD_A "${PF[@]}" ;;
+    mask-pf-foldB) train vpn-mask-pf-foldB vpn $FOLD_A $FOLD_B "${PF[@]}" ;;
+    color-data) $NICE node --import tsx scripts/export-vpn-color-data.ts ;;
+    color-foldA) train vpn-color-foldA vpn-color $FOLD_B $FOLD_A --task color --lr 1e-4 ;;
+    color-foldB) train vpn-color-foldB vpn-color $FOLD_A $FOLD_B --task color --lr 1e-4 ;;
     mask) cp training/models/vpn-mask-foldA.onnx src/models/weights/vpn-mask.onnx ;;
-    *) echo "unknown target $1 (data identity mask-foldA mask-foldB mask)" >&2; exit 2 ;;
+    color) cp training/models/vpn-color-foldA.onnx src/models/weights/vpn-color.onnx ;;
+    *) echo "unknown target $1 (${ALL[*]})" >&2; exit 2 ;;
   esac
 }
 
-if [ $# -eq 0 ]; then set -- data identity mask-foldA mask-foldB mask; fi
+ALL=(data identity mask-foldA mask-foldB per-frame-data mask-pf-foldA mask-pf-foldB color-data color-foldA color-foldB mask color)
+if [ $# -eq 0 ]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do run "$t"; done

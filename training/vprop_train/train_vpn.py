@@ -5,15 +5,18 @@
         --export models/vpn-mask-foldA --fixture ../test/fixtures/vpn/vpn-mask-foldA.json
 
 Training as VPN's (ANCHORS §3.1): log-loss on the normalised output, Adam (lr 1e-3, β 0.9/0.999),
-batches of 3 random (sequence, frame ≥ 1) samples, a fixed number of steps (the seed picked the
-snapshot with the lowest loss on its fold's validation sequences; with five sequences per fold
-there are none to spare, so the last step is exported). The spatial CNN sees a random 256x256
+batches of 3 random (sequence, frame ≥ 1) samples, 500 steps, snapshot selection as below. The
+spatial CNN sees a random 256x256
 crop per sample (centred near the object half of the time); the superpixel stage always runs
 over the whole frame. Checkpoints every 50 steps (`last.pt`); a rerun resumes.
 
-`--val` (never trained on) is reported every `--val-every` steps for information only: per
-sequence the mean J of frames 1..T-2 (ANCHORS §1.3) of the stage and of BNN-Identity (its inputs'
-average), open loop = closed loop here, since the engine feeds every stage the stage-0 unaries.
+`--select-on SEQ` holds one training sequence out of training and exports the snapshot (every
+`--select-every` steps, and step 0 = BNN-Identity) that scores best on it (masks: mean J of every
+third frame; colour: chroma PSNR on fixed crops), as VPN exported the snapshot with the lowest loss
+on its fold's validation sequences. `--val` (the other fold, never trained on) is reported once, for
+the exported net, for information only: per sequence the mean J of frames 1..T-2 (ANCHORS §1.3) of
+the stage and of BNN-Identity (its inputs' average), open loop = closed loop here, since the engine
+feeds every stage the stage-0 unaries (colour: chroma PSNR on fixed crops, stage vs its input).
 """
 from __future__ import annotations
 
@@ -55,18 +58,22 @@ def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: VpnMaskNet, seqs) -> dict:
+def evaluate(model: VpnMaskNet, seqs, stride: int = 1) -> dict:
     out = {}
     for s in seqs:
-        js, jid = [], []
-        for t in range(1, s.T - 1):
+        js, jid, jpf = [], [], []
+        for t in range(1, s.T - 1, stride):
             sample = s.sample(t)
             p = forward_frame(model, sample)[0, 1].numpy()
             gt = s.gt[t] > 0
             js.append(jaccard(p > 0.5, gt))
             ident = (s.fa[t][1] + s.fb[t][1] > s.fa[t][0] + s.fb[t][0])[s.labels[t].astype(np.int64)]
             jid.append(jaccard(ident, gt))
+            if "per_frame" in sample:
+                jpf.append(jaccard(sample["per_frame"][1].numpy() > 0.5, gt))
         out[s.name] = {"J": float(np.mean(js)), "J_identity": float(np.mean(jid))}
+        if jpf:
+            out[s.name]["J_per_frame"] = float(np.mean(jpf))
     return out
 
 
@@ -79,13 +86,22 @@ class _Spatial(torch.nn.Module):
         return self.m.spatial(u)
 
 
+class _SpatialPerFrame(_Spatial):
+    def forward(self, u, per_frame):
+        return self.m.spatial(u, per_frame)
+
+
 def export(model: VpnMaskNet, prefix: str, meta: dict) -> None:
     model = model.eval()
     u = torch.rand(1, 2, 12, 16)
     dyn = {"u": {2: "H", 3: "W"}, "probabilities": {2: "H", 3: "W"}}
     full = {"vprop.model": "vpn-mask", "vprop.vpn_bcl": json.dumps(model.bcl_weights()), "vprop.opset": OPSET,
-            "vprop.normalise_eps": NORMALISE_EPS, **meta}
-    save_onnx(_Spatial(model), (u,), ["u"], ["probabilities"], dyn, prefix + ".onnx", full)
+            "vprop.normalise_eps": NORMALISE_EPS, "vprop.per_frame": "true" if model.per_frame else "false", **meta}
+    if model.per_frame:
+        dyn["per_frame"] = {2: "H", 3: "W"}
+        save_onnx(_SpatialPerFrame(model), (u, torch.rand(1, 2, 12, 16)), ["u", "per_frame"], ["probabilities"], dyn, prefix + ".onnx", full)
+    else:
+        save_onnx(_Spatial(model), (u,), ["u"], ["probabilities"], dyn, prefix + ".onnx", full)
 
 
 def make_fixture(model: VpnMaskNet, seed: int = 4) -> dict:
@@ -103,23 +119,28 @@ def make_fixture(model: VpnMaskNet, seed: int = 4) -> dict:
     cover = torch.rand(S, generator=g) * 0.3 + 0.7
     fa = torch.stack([(1 - fg) * cover, fg * cover])
     fb = torch.stack([(1 - fg.roll(1)) * cover, fg.roll(1) * cover])
+    pf_fg = torch.rand(1, H, W, generator=g)
+    pf = torch.cat([1 - pf_fg, pf_fg])[None]
     with torch.no_grad():
         lat_a, lat_b = frame_lattices(feats)
         u = model.superpixel_stage(fa, fb, lat_a, lat_b)
-        probs = model.spatial(u[:, labels.reshape(-1)].reshape(1, 2, H, W))[0]
+        probs = model.spatial(u[:, labels.reshape(-1)].reshape(1, 2, H, W), pf if model.per_frame else None)[0]
     r = lambda t: [round(float(x), 7) for x in t.reshape(-1).tolist()]
-    return {"width": W, "height": H, "count": S, "t": 7, "labels": labels.reshape(-1).tolist(), "features": r(feats),
-            "fa": r(fa), "fb": r(fb), "u": r(u), "probabilities": r(probs)}
+    fx = {"width": W, "height": H, "count": S, "t": 7, "labels": labels.reshape(-1).tolist(), "features": r(feats),
+          "fa": r(fa), "fb": r(fb), "u": r(u), "probabilities": r(probs)}
+    if model.per_frame:
+        fx["per_frame"] = r(pf[0])
+    return fx
 
 
 @torch.no_grad()
-def evaluate_color(model: VpnColorNet, seqs) -> dict:
+def evaluate_color(model: VpnColorNet, seqs, stride: int = 1) -> dict:
     """Per sequence: chroma PSNR (peak 1 in Lab ab / 100 units) of the stage and of its input
     (BNN-Identity) over four fixed crops of every dumped frame."""
     out = {}
     for s in seqs:
         se, si = [], []
-        for i in range(len(s.frames)):
+        for i in range(0, len(s.frames), stride):
             for y0, x0 in ((0, 0), (s.H - COLOR_CROP, s.W - COLOR_CROP), (s.H // 3, s.W // 3), (s.H // 2, s.W // 2)):
                 c = s.crop(i, y0, x0, COLOR_CROP, COLOR_CROP)
                 se.append(float(((forward_color_crop(model, c, y0, x0)[0] - c["truth"]) ** 2).mean()))
@@ -160,63 +181,112 @@ def make_color_fixture(model: VpnColorNet, seed: int = 6) -> dict:
     return {"width": W, "height": H, "t": t, "luma": luma.reshape(-1).tolist(), "fc": r(fc), "m": r(m), "chroma": r(out)}
 
 
-def train_color(a) -> int:
-    val = load_color_sequences(a.data, [n for n in a.val.split(",") if n])
-    if a.evaluate:
-        model = VpnColorNet(a.seed)
-        if a.evaluate != "identity":
-            model.load_state_dict(torch.load(a.evaluate)["model"])
-        print(json.dumps(evaluate_color(model, val), indent=1))
-        return 0
-    train = load_color_sequences(a.data, a.train.split(",")) if a.steps > 0 else []
-    model = VpnColorNet(a.seed)
+def run_training(a, model, sample_loss, select_score, export_fn) -> int:
+    """The loop both tasks share: Adam, batches of `a.batch` samples (`sample_loss(rng)` returns one
+    sample's loss), checkpoints every 50 steps (`last.pt`; a rerun resumes). With `select_score`
+    (higher is better, measured on a training-fold sequence held out of training, `--select-on`),
+    every `a.select_every` steps and at step 0 the snapshot is scored and the best one is exported,
+    as VPN picked its snapshot on its fold's validation sequences; otherwise the last step is."""
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999))
     os.makedirs(a.out, exist_ok=True)
-    ckpt = os.path.join(a.out, "last.pt")
-    step = 0
+    ckpt, best_path = os.path.join(a.out, "last.pt"), os.path.join(a.out, "best.pt")
+    step, best = 0, None
     rng = np.random.default_rng(a.seed)
     if os.path.exists(ckpt):
         state = torch.load(ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
+        step, best = state["step"], state.get("best")
         rng = np.random.default_rng([a.seed, step])
         print(f"resumed at step {step}", flush=True)
     log = open(os.path.join(a.out, "log.jsonl"), "a")
     started = time.time()
+
+    def select(rec):
+        nonlocal best
+        if select_score is None:
+            return
+        model.eval()
+        score = select_score(model)
+        rec["select"] = score
+        if best is None or score > best["score"]:
+            best = {"score": score, "step": step}
+            torch.save({"model": model.state_dict(), "step": step}, best_path + ".partial")
+            os.replace(best_path + ".partial", best_path)
+
+    if step == 0 and a.steps > 0:
+        rec = {"step": 0}
+        select(rec)
+        log.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
     losses = []
     while step < a.steps:
         model.train()
         opt.zero_grad()
         total = 0.0
         for _ in range(a.batch):
-            s = train[rng.integers(len(train))]
-            i = int(rng.integers(len(s.frames)))
-            y0, x0 = int(rng.integers(s.H - COLOR_CROP + 1)), int(rng.integers(s.W - COLOR_CROP + 1))
-            c = s.crop(i, y0, x0, COLOR_CROP, COLOR_CROP)
-            loss = ((forward_color_crop(model, c, y0, x0)[0] - c["truth"]) ** 2).mean() / a.batch
+            loss = sample_loss(rng) / a.batch
             loss.backward()
             total += float(loss)
         opt.step()
         step += 1
         losses.append(total)
         if step % 50 == 0 or step == a.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".partial")
-            os.replace(ckpt + ".partial", ckpt)
             rec = {"step": step, "loss": float(np.mean(losses[-50:])), "seconds": round(time.time() - started, 1)}
-            if val and (step % a.val_every == 0 or step == a.steps):
-                rec["val"] = evaluate_color(model, val)
+            if step % a.select_every == 0 or step == a.steps:
+                select(rec)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best}, ckpt + ".partial")
+            os.replace(ckpt + ".partial", ckpt)
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
+    if best is not None:
+        model.load_state_dict(torch.load(best_path)["model"])
+        print(f"selected step {best['step']} (score {best['score']:.4f} on {a.select_on})", flush=True)
+    model.eval()
+    if a.val:
+        rec = {"step": step, "exported_step": best["step"] if best else step, "val": a.evaluate_val(model)}
+        log.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
     if a.export:
         meta = {"vprop.trained": datetime.date.today().isoformat(), "vprop.steps": step, "vprop.train": a.train,
-                "vprop.inputs": "stage-0 (BNN-Identity) chroma of the 3 previous frames", "vprop.data": a.data}
-        export_color(model, a.export, meta)
-        if a.fixture:
-            write_fixture(make_color_fixture(model), a.export, a.fixture)
+                "vprop.data": a.data, "vprop.lr": a.lr}
+        if best is not None:
+            meta.update({"vprop.selected_step": best["step"], "vprop.select_on": a.select_on})
+        export_fn(model, meta)
         print(f"exported {a.export}.onnx", flush=True)
     return 0
+
+
+def train_color(a) -> int:
+    val = load_color_sequences(a.data, [n for n in a.val.split(",") if n])
+    a.evaluate_val = lambda m: evaluate_color(m, val)
+    if a.evaluate:
+        model = VpnColorNet(a.seed)
+        if a.evaluate != "identity":
+            model.load_state_dict(torch.load(a.evaluate)["model"])
+        print(json.dumps(evaluate_color(model, val), indent=1))
+        return 0
+    train = load_color_sequences(a.data, [n for n in a.train.split(",") if n and n != a.select_on]) if a.steps > 0 else []
+    held = load_color_sequences(a.data, [a.select_on]) if a.select_on and a.steps > 0 else []
+    model = VpnColorNet(a.seed)
+
+    def sample_loss(rng):
+        s = train[rng.integers(len(train))]
+        i = int(rng.integers(len(s.frames)))
+        y0, x0 = int(rng.integers(s.H - COLOR_CROP + 1)), int(rng.integers(s.W - COLOR_CROP + 1))
+        c = s.crop(i, y0, x0, COLOR_CROP, COLOR_CROP)
+        return ((forward_color_crop(model, c, y0, x0)[0] - c["truth"]) ** 2).mean()
+
+    select = (lambda m: evaluate_color(m, held)[a.select_on]["psnr"]) if held else None
+
+    def export_fn(m, meta):
+        meta["vprop.inputs"] = "stage-0 (BNN-Identity) chroma of the 3 previous frames"
+        export_color(m, a.export, meta)
+        if a.fixture:
+            write_fixture(make_color_fixture(m), a.export, a.fixture)
+
+    return run_training(a, model, sample_loss, select, export_fn)
 
 
 def write_fixture(fx: dict, prefix: str, path: str) -> None:
@@ -239,9 +309,12 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--val-every", type=int, default=200)
+    p.add_argument("--select-on", help="a --train sequence held out of training to pick the exported snapshot on (VPN's model selection)")
+    p.add_argument("--select-every", type=int, default=50)
     p.add_argument("--export")
     p.add_argument("--fixture")
+    p.add_argument("--per-frame", help="masks: folder of per-frame probabilities (<dir>/<sequence>/<frame>.npy, scripts/export-per-frame.ts): the net fuses them (VPN-DeepLab's place)")
+    p.add_argument("--init", help="masks: start from this checkpoint's weights (e.g. the stage without per-frame input)")
     p.add_argument("--evaluate", help="only report --val for this checkpoint (a run's last.pt), or 'identity' for the initial net")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -249,66 +322,47 @@ def main(argv=None) -> int:
         a.data = "data-cache/vpn/stage0" if a.task == "mask" else "data-cache/vpn/color-stage0"
     if a.task == "color":
         return train_color(a)
-    val = load_sequences(a.data, [n for n in a.val.split(",") if n])
+    val = load_sequences(a.data, [n for n in a.val.split(",") if n], a.per_frame)
+    a.evaluate_val = lambda m: evaluate(m, val)
     if a.evaluate:
-        model = VpnMaskNet(a.seed)
+        model = VpnMaskNet(a.seed, per_frame=a.per_frame is not None)
         if a.evaluate != "identity":
             model.load_state_dict(torch.load(a.evaluate)["model"])
         print(json.dumps(evaluate(model, val), indent=1))
         return 0
     # --steps 0 exports the initial net (= BNN-Identity, the engine's test model) without data.
-    train = load_sequences(a.data, a.train.split(",")) if a.steps > 0 else []
+    train = load_sequences(a.data, [n for n in a.train.split(",") if n and n != a.select_on], a.per_frame) if a.steps > 0 else []
+    held = load_sequences(a.data, [a.select_on], a.per_frame) if a.select_on and a.steps > 0 else []
     items = [(i, t) for i, s in enumerate(train) for t in range(1, s.T)]
-    model = VpnMaskNet(a.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999))
-    os.makedirs(a.out, exist_ok=True)
-    ckpt = os.path.join(a.out, "last.pt")
-    step = 0
-    rng = np.random.default_rng(a.seed)
-    if os.path.exists(ckpt):
-        state = torch.load(ckpt)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        rng = np.random.default_rng([a.seed, step])
-        print(f"resumed at step {step}", flush=True)
-    log = open(os.path.join(a.out, "log.jsonl"), "a")
-    started = time.time()
-    losses = []
-    while step < a.steps:
-        model.train()
-        opt.zero_grad()
-        total = 0.0
-        for _ in range(a.batch):
-            i, t = items[rng.integers(len(items))]
-            s = train[i].sample(t)
-            crop = pick_crop(s["gt"], rng)
-            probs = forward_frame(model, s, crop)
-            y0, x0, h, w = crop
-            gt = s["gt"][y0:y0 + h, x0:x0 + w]
-            loss = -torch.log(probs[0].gather(0, gt[None]).clamp_min(1e-8)).mean() / a.batch
-            loss.backward()
-            total += float(loss)
-        opt.step()
-        step += 1
-        losses.append(total)
-        if step % 50 == 0 or step == a.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".partial")
-            os.replace(ckpt + ".partial", ckpt)
-            rec = {"step": step, "loss": float(np.mean(losses[-50:])), "seconds": round(time.time() - started, 1)}
-            if val and (step % a.val_every == 0 or step == a.steps):
-                rec["val"] = evaluate(model, val)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(json.dumps(rec), flush=True)
-    if a.export:
-        meta = {"vprop.trained": datetime.date.today().isoformat(), "vprop.steps": step, "vprop.train": a.train,
-                "vprop.inputs": "stage-0 (BNN-Identity) unaries of the 9 previous frames", "vprop.data": a.data}
-        export(model, a.export, meta)
+    model = VpnMaskNet(a.seed, per_frame=a.per_frame is not None)
+    if a.init:
+        missing, unexpected = model.load_state_dict(torch.load(a.init)["model"], strict=False)
+        if unexpected or any(not k.startswith("fuse.") for k in missing):
+            raise ValueError(f"{a.init}: does not fit the net (missing {missing}, unexpected {unexpected})")
+
+    def sample_loss(rng):
+        i, t = items[rng.integers(len(items))]
+        s = train[i].sample(t)
+        crop = pick_crop(s["gt"], rng)
+        probs = forward_frame(model, s, crop)
+        y0, x0, h, w = crop
+        gt = s["gt"][y0:y0 + h, x0:x0 + w]
+        return -torch.log(probs[0].gather(0, gt[None]).clamp_min(1e-8)).mean()
+
+    # Snapshot selection: mean J over every third frame of the held-out training sequence.
+    select = (lambda m: evaluate(m, held, stride=3)[a.select_on]["J"]) if held else None
+
+    def export_fn(m, meta):
+        meta["vprop.inputs"] = "stage-0 (BNN-Identity) unaries of the 9 previous frames"
+        if a.per_frame:
+            meta["vprop.per_frame_source"] = a.per_frame
+        if a.init:
+            meta["vprop.init"] = a.init
+        export(m, a.export, meta)
         if a.fixture:
-            write_fixture(make_fixture(model), a.export, a.fixture)
-        print(f"exported {a.export}.onnx", flush=True)
-    return 0
+            write_fixture(make_fixture(m), a.export, a.fixture)
+
+    return run_training(a, model, sample_loss, select, export_fn)
 
 
 if __name__ == "__main__":

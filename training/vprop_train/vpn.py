@@ -37,20 +37,27 @@ SCALES_B = (0.09, 0.5, 0.5, 0.03, 0.03, 0.2)
 NORMALISE_EPS = 1e-4
 
 
+def vpn_filler(net: nn.Module, seed: int) -> None:
+    """VPN's fillers: weights N(0, 0.01), biases 0 (the nets then set their BNN-Identity paths)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.01 if p.dim() > 1 else torch.zeros(p.shape))
+
+
 class VpnMaskNet(nn.Module):
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, per_frame: bool = False):
         super().__init__()
         H = HIDDEN
+        self.per_frame = per_frame
         self.wa, self.wb = nn.Linear(2, H), nn.Linear(2, H)
         self.wa2, self.wb2 = nn.Linear(2 * H, H), nn.Linear(2 * H, H)
         self.w3 = nn.Linear(4 * H, 2)
         self.conv1 = nn.Conv2d(2, H, 3, padding=1)
         self.conv2 = nn.Conv2d(H, H, 3, padding=1)
         self.conv3 = nn.Conv2d(H, 2, 3, padding=1)
-        g = torch.Generator().manual_seed(seed)
+        vpn_filler(self, seed)
         with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.01 if p.dim() > 1 else torch.zeros(p.shape))
             for lin in (self.wa, self.wb):
                 lin.weight[:2].copy_(torch.eye(2))
             self.w3.weight.zero_()
@@ -61,6 +68,14 @@ class VpnMaskNet(nn.Module):
                 conv.weight[:2].zero_()
                 for c in range(2):
                     conv.weight[c, c, 1, 1] = 1.0
+        if per_frame:
+            # VPN-DeepLab's fusion (§3.1 step 4): concat(BNN map, per-frame probabilities) -> 1x1 -> 2
+            # -> ReLU before the spatial CNN; starts by passing the BNN map through.
+            self.fuse = nn.Conv2d(4, 2, 1)
+            with torch.no_grad():
+                self.fuse.weight.zero_()
+                self.fuse.bias.zero_()
+                self.fuse.weight[0, 0, 0, 0] = self.fuse.weight[1, 1, 0, 0] = 1.0
 
     def superpixel_stage(self, fa, fb, filter_a, filter_b):
         """fa, fb: (2, S) -> u (2, S). filter_a/b: the within-frame filters, each a TorchLattice
@@ -73,8 +88,11 @@ class VpnMaskNet(nn.Module):
         h2 = torch.relu(torch.cat([za, zb], 0))
         return torch.relu(self.w3(torch.cat([h1, h2], 0).t()).t())
 
-    def spatial(self, u):
-        """u: (N, 2, H, W) smeared -> probabilities (N, 2, H, W)."""
+    def spatial(self, u, per_frame=None):
+        """u: (N, 2, H, W) smeared (and the per-frame probabilities, same shape, when the net takes
+        them) -> probabilities (N, 2, H, W)."""
+        if self.per_frame:
+            u = torch.relu(self.fuse(torch.cat([u, per_frame], 1)))
         z = self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(u)))))
         r = torch.relu(z) + NORMALISE_EPS
         return r / r.sum(1, keepdim=True)
@@ -129,9 +147,11 @@ def apply_filter(f, x: torch.Tensor) -> torch.Tensor:
 
 
 class VpnSequence:
-    """One sequence dumped by scripts/export-vpn-data.ts (see its layout)."""
+    """One sequence dumped by scripts/export-vpn-data.ts (see its layout), with per-frame
+    probabilities (`<per_frame>/<sequence>/<frame>.npy`, scripts/export-per-frame.ts) when given."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, per_frame: str | None = None):
+        self.per_frame_dir = os.path.join(per_frame, os.path.basename(root.rstrip("/"))) if per_frame else None
         with open(os.path.join(root, "meta.json")) as f:
             self.meta = json.load(f)
         self.name = self.meta["sequence"]
@@ -159,8 +179,17 @@ class VpnSequence:
             self._lattices[t] = tuple(within_frame_matrix(lat) for lat in frame_lattices(torch.from_numpy(self.feats[t])))
         return self._lattices[t]
 
+    def per_frame(self, t: int) -> torch.Tensor:
+        """(2, H, W) background / object probabilities of frame t."""
+        p = np.load(os.path.join(self.per_frame_dir, f"{t:05d}.npy")).astype(np.float32)
+        if p.shape != (2, self.H, self.W):
+            raise ValueError(f"{self.per_frame_dir}: frame {t} has shape {p.shape}, expected (2, {self.H}, {self.W})")
+        return torch.from_numpy(p)
+
     def sample(self, t: int):
+        extra = {"per_frame": self.per_frame(t)} if self.per_frame_dir else {}
         return {
+            **extra,
             "fa": torch.from_numpy(self.fa[t]), "fb": torch.from_numpy(self.fb[t]),
             "lattices": self.lattices(t),
             "labels": torch.from_numpy(self.labels[t].astype(np.int64)),
@@ -168,13 +197,13 @@ class VpnSequence:
         }
 
 
-def load_sequences(root: str, names) -> list[VpnSequence]:
+def load_sequences(root: str, names, per_frame: str | None = None) -> list[VpnSequence]:
     out = []
     for n in names:
         d = os.path.join(root, n)
         if not os.path.exists(os.path.join(d, "meta.json")):
             raise FileNotFoundError(f"{d}: no VPN training data (run scripts/export-vpn-data.ts first)")
-        out.append(VpnSequence(d))
+        out.append(VpnSequence(d, per_frame))
     return out
 
 
@@ -183,11 +212,13 @@ def forward_frame(model: VpnMaskNet, s: dict, crop=None):
     filter_a, filter_b = s["lattices"]
     u = model.superpixel_stage(s["fa"], s["fb"], filter_a, filter_b)
     labels = s["labels"]
+    pf = s.get("per_frame")
     if crop is not None:
         y0, x0, h, w = crop
         labels = labels[y0:y0 + h, x0:x0 + w]
+        pf = pf[:, y0:y0 + h, x0:x0 + w] if pf is not None else None
     pix = u[:, labels.reshape(-1)].reshape(1, 2, *labels.shape)
-    return model.spatial(pix)
+    return model.spatial(pix, pf[None] if pf is not None else None)
 
 
 # --- Colour (ANCHORS §3.3) ------------------------------------------------------------------------
@@ -212,10 +243,8 @@ class VpnColorNet(nn.Module):
         self.conv1 = nn.Conv2d(2, H, 3, padding=1)
         self.conv2 = nn.Conv2d(H, H, 3, padding=1)
         self.conv3 = nn.Conv2d(H, 2, 3, padding=1)
-        g = torch.Generator().manual_seed(seed)
+        vpn_filler(self, seed)
         with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.01 if p.dim() > 1 else torch.zeros(p.shape))
             self.w1.weight[:2].copy_(torch.eye(2))
             self.w1.bias.fill_(COLOR_OFFSET)
             self.w3.weight.zero_()

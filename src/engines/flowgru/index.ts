@@ -30,10 +30,10 @@ import { padChannels } from '../../tasks/maps.js';
 import type { ChannelLayout } from '../../tasks/types.js';
 import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
 import { type CellInfo, describeCell, type FlowBackendOption, StepCache, stgruStep } from './cell.js';
-import type { PerFrameFn } from './per-frame.js';
+import { PER_FRAME_OPTIONS, type PerFrameFn } from './per-frame.js';
 
 export { type CellInfo, describeCell, type FlowBackendOption, StepCache, type StepOptions, type StepResult, stgruStep } from './cell.js';
-export { type FolderPerFrameOptions, type PerFrameFn, perFrameFromFolder } from './per-frame.js';
+export { type FolderPerFrameOptions, PER_FRAME_OPTIONS, type PerFrameFn, perFrameFromFolder } from './per-frame.js';
 
 export interface FlowGruOptions {
   /** The per-frame estimates x_t: probabilities for frame `index`. */
@@ -81,19 +81,7 @@ export const flowgruEngine: EngineRegistration = {
   tasks: ['mask', 'labels'],
   needsKeyframes: false,
   options: {
-    perFrame: {
-      type: 'value',
-      accepts: 'a function (index, frame, layout) => Promise<PropertyMap>',
-      check: (v) => typeof v === 'function',
-      description: 'the per-frame estimates x_t',
-    },
-    perFrameDir: { type: 'string', description: 'folder of per-frame estimates: label PNGs or .npy (C,H,W) probabilities / scores' },
-    perFrameValues: {
-      type: 'enum',
-      values: ['auto', 'probabilities', 'logits'],
-      default: 'auto',
-      description: 'how floating-point .npy maps are read',
-    },
+    ...PER_FRAME_OPTIONS,
     perFrameConfidence: {
       type: 'number',
       min: 1e-6,

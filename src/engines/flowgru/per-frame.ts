@@ -15,6 +15,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../../core/errors.js';
+import type { OptionSchema } from '../../core/options.js';
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import { type NpyArray, readNpy } from '../../formats/npy.js';
 import { readLabelPng } from '../../formats/png.js';
@@ -28,6 +29,23 @@ import { naturalSort } from '../../util/natural-sort.js';
  * session's channel layout (masks: which object id each channel is), for predictors that produce
  * ids rather than channels.
  */
+/** Option schema entries of the engines that take per-frame estimates (flowgru; vpn models that fuse them). */
+export const PER_FRAME_OPTIONS: OptionSchema = {
+  perFrame: {
+    type: 'value',
+    accepts: 'a function (index, frame, layout) => Promise<PropertyMap>',
+    check: (v) => typeof v === 'function',
+    description: 'the per-frame estimates',
+  },
+  perFrameDir: { type: 'string', description: 'folder of per-frame estimates: label PNGs or .npy (C,H,W) probabilities / scores' },
+  perFrameValues: {
+    type: 'enum',
+    values: ['auto', 'probabilities', 'logits'],
+    default: 'auto',
+    description: 'how floating-point .npy maps are read',
+  },
+};
+
 export type PerFrameFn = (index: number, frame: RgbFrame, layout?: ChannelLayout) => Promise<PropertyMap>;
 
 export interface FolderPerFrameOptions {

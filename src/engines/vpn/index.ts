@@ -22,6 +22,7 @@ import { bundledModelPath } from '../../models/weights.js';
 import { smear } from '../../ops/superpixel-features.js';
 import { KEY } from '../bilateral/frame-features.js';
 import { createBilateralParts, type FilteredUnaries, identityHead } from '../bilateral/index.js';
+import { PER_FRAME_OPTIONS, type PerFrameFn, perFrameFromFolder } from '../flowgru/per-frame.js';
 import { maskLogit, softAggregate } from '../stpn/index.js';
 import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
 import { superpixelUnary, VpnColorNet, VpnMaskNet } from './network.js';
@@ -38,6 +39,12 @@ export interface VpnOptions {
   readonly colorSamples?: number;
   /** Colour: the bilateral engine's static fall-back in grey levels (default 5; 0 = off). */
   readonly keepStatic?: number;
+  /** Masks, models that fuse per-frame probabilities: the estimates (another engine's output, a segmenter's). */
+  readonly perFrame?: PerFrameFn;
+  /** Alternative to `perFrame`: a folder of label PNGs or `.npy` (C, H, W) probabilities (flowgru's `perFrameFromFolder`). */
+  readonly perFrameDir?: string;
+  /** `perFrameDir`, floating-point `.npy` maps: 'auto' (default), 'probabilities' or 'logits'. */
+  readonly perFrameValues?: 'auto' | 'probabilities' | 'logits';
   /** ONNX Runtime intra-op threads for the spatial CNN. */
   readonly threads?: number;
 }
@@ -72,23 +79,26 @@ export const vpnEngine: EngineRegistration = {
       description:
         "colour: the bilateral engine's static fall-back (keep the nearest guide's chroma where the frame is unchanged; 0 = off)",
     },
+    ...PER_FRAME_OPTIONS,
     threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
   },
   create: ({ values, signature }) => createVpnEngine(values as VpnOptions, signature),
 };
 
+/** (rest, object k) planes of planar C x n probabilities. */
+function objectPlanes(p: Float32Array, k: number, C: number, n: number): Float32Array {
+  const out = new Float32Array(2 * n);
+  for (let c = 0; c < C; c++) {
+    const dst = c === k ? n : 0;
+    for (let i = 0; i < n; i++) out[dst + i] += p[c * n + i];
+  }
+  return out;
+}
+
 /** The 2-channel (rest, object k) view of C-channel filtered unaries. */
 function objectView(f: FilteredUnaries, k: number): FilteredUnaries {
   const n = f.points.count;
-  const pick = (x: Float32Array) => {
-    const out = new Float32Array(2 * n);
-    for (let c = 0; c < f.C; c++) {
-      const dst = c === k ? n : 0;
-      for (let s = 0; s < n; s++) out[dst + s] += x[c * n + s];
-    }
-    return out;
-  };
-  return { a: pick(f.a), b: pick(f.b), C: 2, points: f.points };
+  return { a: objectPlanes(f.a, k, f.C, n), b: objectPlanes(f.b, k, f.C, n), C: 2, points: f.points };
 }
 
 export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): Engine {
@@ -118,6 +128,24 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     return net as Promise<T>;
   };
   const inputs = options.inputs ?? 'stage0';
+  let perFrameFn: Promise<PerFrameFn> | undefined;
+  /** Per-frame probabilities (C channels at the frame size) for a model that fuses them. */
+  const perFrameOf = async (target: { index: number; frame: RgbFrame }, ctx: EngineContext, C: number): Promise<Float32Array> => {
+    if (!perFrameFn) {
+      if (options.perFrame) perFrameFn = Promise.resolve(options.perFrame);
+      else if (options.perFrameDir) perFrameFn = perFrameFromFolder(options.perFrameDir, C, { values: options.perFrameValues ?? 'auto' });
+      else
+        throw new Error(
+          `vpn: the model ${options.model ?? 'vpn-mask'} fuses per-frame estimates; give perFrame or perFrameDir (CLI --per-frame DIR)`,
+        );
+    }
+    const p = await (await perFrameFn)(target.index, target.frame, ctx.layout);
+    if (p.width !== target.frame.width || p.height !== target.frame.height || p.channels !== C)
+      throw new Error(
+        `vpn: the per-frame estimate of frame ${target.index} is ${p.width}x${p.height} with ${p.channels} channels, expected ${target.frame.width}x${target.frame.height} with ${C}`,
+      );
+    return p.data;
+  };
 
   const predict = async (
     target: { index: number; frame: RgbFrame },
@@ -131,13 +159,15 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     const { width, height } = target.frame;
     const n = width * height;
     const { C } = filtered;
+    const pf = m.perFrame ? await perFrameOf(target, ctx, C) : undefined;
     let probs: Float32Array;
-    if (C === 2) probs = (await m.predict(filtered, width, height)).probs;
+    if (C === 2) probs = (await m.predict(filtered, width, height, pf)).probs;
     else {
       const K = C - 1;
       const z = new Float32Array(K * n);
       for (let k = 1; k <= K; k++) {
-        const p = (await m.predict(objectView(filtered, k), width, height)).probs;
+        const pfk = pf ? objectPlanes(pf, k, C, n) : undefined;
+        const p = (await m.predict(objectView(filtered, k), width, height, pfk)).probs;
         for (let i = 0; i < n; i++) z[(k - 1) * n + i] = maskLogit(p[n + i]);
       }
       probs = softAggregate(z, K, n);

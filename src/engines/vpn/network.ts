@@ -20,7 +20,7 @@
  * normalisation (`u` 1x2xHxW → `probabilities` 1x2xHxW), with the superpixel stage's weights in
  * its metadata (`vprop.vpn_bcl`, JSON of row-major arrays) so one file holds the model.
  */
-import { type LoadModelOptions, loadModel, type OnnxModel } from '../../models/session.js';
+import { type LoadModelOptions, loadModel, type OnnxModel, type TensorData } from '../../models/session.js';
 import { filterAfter, type Lattice } from '../../ops/lattice.js';
 import { smear, superpixelMeans } from '../../ops/superpixel-features.js';
 import type { FilteredUnaries } from '../bilateral/index.js';
@@ -109,6 +109,8 @@ export class VpnMaskNet {
     readonly source: string,
     readonly bcl: VpnBclWeights,
     private readonly spatialModel: OnnxModel,
+    /** The net fuses per-frame probabilities before its spatial CNN (VPN-DeepLab's place, §3.1 step 4). */
+    readonly perFrame: boolean,
   ) {}
 
   /** Loads `path` (a `.onnx` file, or a prefix to which `.onnx` is added). */
@@ -117,7 +119,8 @@ export class VpnMaskNet {
     const model = await loadModel(file, opts);
     if (model.metadata.props['vprop.model'] !== 'vpn-mask')
       throw new Error(`${file}: vprop.model is '${model.metadata.props['vprop.model'] ?? '(none)'}', expected 'vpn-mask'`);
-    return new VpnMaskNet(file, parseWeights(model.metadata.props['vprop.vpn_bcl'], file, 'vprop.vpn_bcl', SHAPES), model);
+    const weights = parseWeights(model.metadata.props['vprop.vpn_bcl'], file, 'vprop.vpn_bcl', SHAPES);
+    return new VpnMaskNet(file, weights, model, model.metadata.props['vprop.per_frame'] === 'true');
   }
 
   /** The superpixel stage: filtered unaries (2 channels) → u, planar 2 x count. */
@@ -150,9 +153,19 @@ export class VpnMaskNet {
     return u;
   }
 
-  /** The spatial CNN on smeared u (planar 2 x width*height) → probabilities, planar 2 x width*height. */
-  async spatial(u: Float32Array, width: number, height: number): Promise<Float32Array> {
-    const out = await this.spatialModel.run({ u: { data: u, dims: [1, 2, height, width] } });
+  /**
+   * The spatial CNN on smeared u (planar 2 x width*height) → probabilities, planar 2 x
+   * width*height; `perFrame` (background, object probabilities, same layout) when the net takes it.
+   */
+  async spatial(u: Float32Array, width: number, height: number, perFrame?: Float32Array): Promise<Float32Array> {
+    const dims = [1, 2, height, width];
+    if (this.perFrame && perFrame?.length !== u.length)
+      throw new RangeError(
+        `${this.source}: this model fuses per-frame probabilities (2 x ${width}x${height}); none or the wrong size given`,
+      );
+    const feeds: Record<string, TensorData> = { u: { data: u, dims } };
+    if (this.perFrame) feeds.per_frame = { data: perFrame as Float32Array, dims };
+    const out = await this.spatialModel.run(feeds);
     return out.probabilities.data;
   }
 
@@ -160,12 +173,17 @@ export class VpnMaskNet {
    * The whole stage for a frame's superpixels (`f.points.sp` must be set): per-pixel probabilities
    * and their superpixel means renormalised (the unary this frame hands to later frames).
    */
-  async predict(f: FilteredUnaries, width: number, height: number): Promise<{ probs: Float32Array; spProbs: Float32Array }> {
+  async predict(
+    f: FilteredUnaries,
+    width: number,
+    height: number,
+    perFrame?: Float32Array,
+  ): Promise<{ probs: Float32Array; spProbs: Float32Array }> {
     const sp = f.points.sp;
     if (!sp) throw new RangeError('VpnMaskNet: the learned stage works on superpixels (variant superpixel)');
     const n = width * height;
     if (sp.labels.length !== n) throw new RangeError(`VpnMaskNet: ${sp.labels.length} superpixel labels for a ${width}x${height} frame`);
-    const probs = await this.spatial(smear(sp.labels, this.superpixelStage(f), 2, n), width, height);
+    const probs = await this.spatial(smear(sp.labels, this.superpixelStage(f), 2, n), width, height, perFrame);
     return { probs, spProbs: superpixelUnary(sp.labels, sp.count, probs) };
   }
 
