@@ -4,13 +4,10 @@
  * for every frame t ≥ 1 what the learned stages take as input, the guides' unaries filtered onto
  * t's superpixels by the two lattices (`FilteredUnaries` a, b: Λa on unaries decayed by 0.5^age, Λb
  * undecayed, 9 previous frames). The guides' unaries are those of stage 0 (BNN-Identity run from
- * frame 0's mask), as VPN's staged training and inference use them (ANCHORS §3.1 "staged quirk"),
- * or with `--stage-model PREFIX` a learned stage's (the fold model that never saw the sequence:
- * PREFIX-foldA for fold A, ...), for training the next stage. Resumable: finished sequences are
- * skipped; each is written under a temporary name and renamed.
+ * frame 0's mask), as VPN's staged training and inference use them (ANCHORS §3.1 "staged quirk").
+ * Resumable: finished sequences are skipped; each is written under a temporary name and renamed.
  *
- *   node --import tsx scripts/export-vpn-data.ts [--sequences a,b] [--stage-model PREFIX]
- *        [--out training/data-cache/vpn/stage0]
+ *   node --import tsx scripts/export-vpn-data.ts [--sequences a,b] [--out training/data-cache/vpn/stage0]
  *
  * Layout (`<out>/<sequence>/`, raw little-endian arrays, frame-major):
  *   meta.json     { sequence, width, height, frames, counts: superpixels per frame, inputs }
@@ -21,12 +18,11 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { argValue, DEV_SEQUENCES, davisRoot, foldModel, projectRoot, requireShared } from '../bench/common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, projectRoot, requireShared } from '../bench/common.js';
 import type { PropertyMap } from '../src/core/types.js';
 import { KEY } from '../src/engines/bilateral/frame-features.js';
 import { createBilateralParts, identityHead } from '../src/engines/bilateral/index.js';
 import type { EngineContext, Guide } from '../src/engines/types.js';
-import { VpnMaskNet } from '../src/engines/vpn/network.js';
 import { BoundedFeatureStore } from '../src/memory/features.js';
 import { smear } from '../src/ops/superpixel-features.js';
 import { labelsToProbabilities } from '../src/tasks/maps.js';
@@ -34,8 +30,7 @@ import { openDavis } from '../src/video/davis.js';
 
 requireShared('davis');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
-const stageModel = argValue('stage-model');
-const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', stageModel ? `from-${stageModel}` : 'stage0'));
+const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', 'stage0'));
 mkdirSync(outRoot, { recursive: true });
 
 const concat = (parts: Uint8Array[]): Buffer => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
@@ -53,7 +48,6 @@ for (const seq of sequences) {
   const { width, height } = d.frames.info;
   const n = width * height;
   const parts = createBilateralParts({});
-  const net = stageModel ? await VpnMaskNet.load(foldModel(stageModel, seq)) : undefined;
   const features = new BoundedFeatureStore({ maxFrames: 14 });
   const ctxFor = (t: number): EngineContext => ({
     task: 'mask',
@@ -95,8 +89,8 @@ for (const seq of sequences) {
       spFeatures = sp.features;
       fa.push(bytes(filtered.a));
       fb.push(bytes(filtered.b));
-      // The unary this frame hands to later frames: stage 0's, or the given stage's output.
-      const unary = net ? (await net.predict(filtered, width, height)).spProbs : identityHead(filtered).probs;
+      // The unary this frame hands to later frames: stage 0's.
+      const unary = identityHead(filtered).probs;
       features.set(t, KEY.unary(ctx.resultKey), unary);
       const property: PropertyMap = { width, height, channels: 2, data: smear(sp.labels, unary, 2, n) };
       guides.push({ index: t, frame, property, isKeyframe: false, key: ctx.resultKey });
@@ -115,7 +109,7 @@ for (const seq of sequences) {
   writeFileSync(join(tmp, 'fa.f32'), concat(fa));
   writeFileSync(join(tmp, 'fb.f32'), concat(fb));
   writeFileSync(join(tmp, 'gt.u8'), concat(gt));
-  const inputs = stageModel ? `unaries of ${foldModel(stageModel, seq)}` : 'stage-0 (BNN-Identity) unaries';
+  const inputs = 'stage-0 (BNN-Identity) unaries';
   writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify({ sequence: seq, width, height, frames: T, counts, inputs }, null, 1)}\n`);
   rmSync(dest, { recursive: true, force: true });
   renameSync(tmp, dest);

@@ -377,7 +377,6 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
     return { width, height, channels: C, data: probs, confidence: support };
   };
 
-  /** Value maps (colour chroma, HDR log radiance): any channel count, guided by (Y, x, y, t). */
   /**
    * Value maps (colour chroma, HDR log radiance; any channel count): the guides' values filtered
    * onto every target pixel over (Y, x, y, t), AFTER-normalised, before the static fall-back.
