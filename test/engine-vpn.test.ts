@@ -208,3 +208,31 @@ test('the bundled vpn models are the fold-A models (the ones whose fixtures are 
     assert.ok(bundled.equals(foldA), `src/models/weights/vpn-${task}.onnx differs from training/models/vpn-${task}-foldA.onnx`);
   }
 });
+
+test('a vpn model with per-frame input passes it to the net (results move with it); none given is an error', async () => {
+  const model = join(projectRoot, 'training', 'models', 'vpn-mask-pf-foldA');
+  await assert.rejects(labelsOf(createVpnEngine({ model }), 'mask'), /fuses per-frame estimates; give perFrame or perFrameDir/);
+  const { width, height, frames } = scene.info;
+  const n = width * height;
+  const gts = Array.from({ length: frames }, (_, t) => scene.render(t).labels.data);
+  // Object probability 0.95 on the true object, or (inverted) everywhere else.
+  const estimate = (inverted: boolean) => async (index: number) => {
+    const data = new Float32Array(2 * n);
+    for (let i = 0; i < n; i++) data[n + i] = 1 - (data[i] = gts[index][i] > 0 !== inverted ? 0.05 : 0.95);
+    return { width, height, channels: 2, data };
+  };
+  const truth = await labelsOf(createVpnEngine({ model, perFrame: estimate(false) }), 'mask');
+  const inverted = await labelsOf(createVpnEngine({ model, perFrame: estimate(true) }), 'mask');
+  // Frame 1 (its guides are the key-frame alone, the same in both runs): the object's probability
+  // is higher on object pixels and lower elsewhere when the estimate agrees with the truth.
+  let up = 0;
+  let down = 0;
+  for (let i = 0; i < n; i++) {
+    const d = truth.probs[1][n + i] - inverted.probs[1][n + i];
+    if (gts[1][i] > 0 ? d > 1e-4 : d < -1e-4) up++;
+    else if (Math.abs(d) > 1e-4) down++;
+  }
+  // A few pixels next to the object's edge may move the other way: the spatial CNN's 5x5 reach
+  // sees both sides of the edge there.
+  assert.ok(up > 0.9 * n && down < 0.01 * n, `${up} pixels move toward the truth, ${down} away (of ${n})`);
+});
