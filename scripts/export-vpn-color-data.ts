@@ -17,7 +17,7 @@
  *   support.u8  frames x height x width       filter support x 255
  *   truth.i16   frames x 2 x height x width   true chroma, same units
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { argValue, DEV_SEQUENCES, davisRoot, greySource, projectRoot, requireShared } from '../bench/common.js';
 import type { PropertyMap } from '../src/core/types.js';
@@ -26,6 +26,7 @@ import type { EngineContext, Guide } from '../src/engines/types.js';
 import { BoundedFeatureStore } from '../src/memory/features.js';
 import { colorToProperty } from '../src/tasks/color/index.js';
 import { openDavis } from '../src/video/davis.js';
+import { Chunks, finish, quantProb } from './training-dump.js';
 
 requireShared('davis');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
@@ -39,7 +40,6 @@ function quantise(ab: Float32Array): Int16Array {
   for (let i = 0; i < ab.length; i++) q[i] = Math.max(-32768, Math.min(32767, Math.round(ab[i] * 100)));
   return q;
 }
-const bytes = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 for (const seq of sequences) {
   const dest = join(outRoot, seq);
@@ -56,10 +56,10 @@ for (const seq of sequences) {
   const parts = createBilateralParts({});
   const features = new BoundedFeatureStore({ maxFrames: 8 });
   const guides: Guide[] = [];
-  const luma: Buffer[] = [];
-  const filtered: Buffer[] = [];
-  const support: Buffer[] = [];
-  const truth: Buffer[] = [];
+  const luma = new Chunks();
+  const filtered = new Chunks();
+  const support = new Chunks();
+  const truth = new Chunks();
   const dumped: number[] = [];
   for (let t = 0; t < T; t++) {
     const frame = await grey.frame(t);
@@ -79,12 +79,10 @@ for (const seq of sequences) {
     if (t % 2 === 1) {
       const y = new Uint8Array(n);
       for (let i = 0; i < n; i++) y[i] = frame.data[i * 3];
-      const s = new Uint8Array(n);
-      for (let i = 0; i < n; i++) s[i] = Math.round(f.support[i] * 255);
-      luma.push(bytes(y));
-      filtered.push(bytes(quantise(f.values)));
-      support.push(bytes(s));
-      truth.push(bytes(quantise(colorToProperty(colour).data)));
+      luma.push(y);
+      filtered.push(quantise(f.values));
+      support.push(quantProb(f.support));
+      truth.push(quantise(colorToProperty(colour).data));
       dumped.push(t);
     }
     // Stage 0's prediction (the bilateral engine's exactly) guides the next frames.
@@ -96,14 +94,11 @@ for (const seq of sequences) {
   const tmp = `${dest}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  writeFileSync(join(tmp, 'luma.u8'), Buffer.concat(luma));
-  writeFileSync(join(tmp, 'filtered.i16'), Buffer.concat(filtered));
-  writeFileSync(join(tmp, 'support.u8'), Buffer.concat(support));
-  writeFileSync(join(tmp, 'truth.i16'), Buffer.concat(truth));
-  const meta = { sequence: seq, width, height, frames: dumped, units: 'Lab (a, b) / 100 x 10000, int16' };
-  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify(meta)}\n`);
-  rmSync(dest, { recursive: true, force: true });
-  renameSync(tmp, dest);
+  luma.write(join(tmp, 'luma.u8'));
+  filtered.write(join(tmp, 'filtered.i16'));
+  support.write(join(tmp, 'support.u8'));
+  truth.write(join(tmp, 'truth.i16'));
+  finish(tmp, dest, { sequence: seq, width, height, frames: dumped, units: 'Lab (a, b) / 100 x 10000, int16' });
   await d.frames.close();
   console.log(`${seq}: ${dumped.length} frames dumped of ${T}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

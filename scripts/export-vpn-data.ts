@@ -16,7 +16,7 @@
  *   fa.f32, fb.f32  per frame 2 x count     filtered unaries (background, object); frame 0 has count 0
  *   gt.u8         frames x height x width   ground truth (1 = object)
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { argValue, DEV_SEQUENCES, davisRoot, projectRoot, requireShared } from '../bench/common.js';
 import type { PropertyMap } from '../src/core/types.js';
@@ -27,14 +27,12 @@ import { BoundedFeatureStore } from '../src/memory/features.js';
 import { smear } from '../src/ops/superpixel-features.js';
 import { labelsToProbabilities } from '../src/tasks/maps.js';
 import { openDavis } from '../src/video/davis.js';
+import { Chunks, finish } from './training-dump.js';
 
 requireShared('davis');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', 'stage0'));
 mkdirSync(outRoot, { recursive: true });
-
-const concat = (parts: Uint8Array[]): Buffer => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
-const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 for (const seq of sequences) {
   const dest = join(outRoot, seq);
@@ -57,11 +55,11 @@ for (const seq of sequences) {
     direction: 1,
   });
   const guides: Guide[] = [];
-  const labels: Uint8Array[] = [];
-  const feats: Uint8Array[] = [];
-  const fa: Uint8Array[] = [];
-  const fb: Uint8Array[] = [];
-  const gt: Uint8Array[] = [];
+  const labels = new Chunks();
+  const feats = new Chunks();
+  const fa = new Chunks();
+  const fb = new Chunks();
+  const gt = new Chunks();
   const counts: number[] = [];
   for (let t = 0; t < T; t++) {
     const frame = await d.frames.frame(t);
@@ -79,16 +77,15 @@ for (const seq of sequences) {
       count = 0;
       spLabels = new Int32Array(n);
       spFeatures = new Float32Array(0);
-      fa.push(new Uint8Array(0));
-      fb.push(new Uint8Array(0));
+
     } else {
       const filtered = parts.filteredUnaries({ index: t, frame }, guides.slice(-9), ctx);
       const sp = filtered.points.sp as { labels: Int32Array; count: number; features: Float32Array };
       count = sp.count;
       spLabels = sp.labels;
       spFeatures = sp.features;
-      fa.push(bytes(filtered.a));
-      fb.push(bytes(filtered.b));
+      fa.push(filtered.a);
+      fb.push(filtered.b);
       // The unary this frame hands to later frames: stage 0's.
       const unary = identityHead(filtered).probs;
       features.set(t, KEY.unary(ctx.resultKey), unary);
@@ -98,21 +95,18 @@ for (const seq of sequences) {
     counts.push(count);
     const l16 = new Uint16Array(n);
     for (let i = 0; i < n; i++) l16[i] = spLabels[i];
-    labels.push(bytes(l16));
-    feats.push(bytes(spFeatures));
+    labels.push(l16);
+    feats.push(spFeatures);
   }
   const tmp = `${dest}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  writeFileSync(join(tmp, 'labels.u16'), concat(labels));
-  writeFileSync(join(tmp, 'features.f32'), concat(feats));
-  writeFileSync(join(tmp, 'fa.f32'), concat(fa));
-  writeFileSync(join(tmp, 'fb.f32'), concat(fb));
-  writeFileSync(join(tmp, 'gt.u8'), concat(gt));
-  const inputs = 'stage-0 (BNN-Identity) unaries';
-  writeFileSync(join(tmp, 'meta.json'), `${JSON.stringify({ sequence: seq, width, height, frames: T, counts, inputs }, null, 1)}\n`);
-  rmSync(dest, { recursive: true, force: true });
-  renameSync(tmp, dest);
+  labels.write(join(tmp, 'labels.u16'));
+  feats.write(join(tmp, 'features.f32'));
+  fa.write(join(tmp, 'fa.f32'));
+  fb.write(join(tmp, 'fb.f32'));
+  gt.write(join(tmp, 'gt.u8'));
+  finish(tmp, dest, { sequence: seq, width, height, frames: T, counts, inputs: 'stage-0 (BNN-Identity) unaries' });
   await d.frames.close();
   console.log(`${seq}: ${T} frames, ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

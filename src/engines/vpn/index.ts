@@ -25,7 +25,7 @@ import { createBilateralParts, type FilteredUnaries, identityHead } from '../bil
 import { PER_FRAME_OPTIONS, type PerFrameFn, perFrameFromFolder } from '../flowgru/per-frame.js';
 import { maskLogit, softAggregate } from '../stpn/index.js';
 import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
-import { superpixelUnary, VpnColorNet, VpnMaskNet } from './network.js';
+import { VpnColorNet, VpnMaskNet } from './network.js';
 
 export interface VpnOptions {
   /** Bundled model name ('vpn-mask', 'vpn-color') or a path (PREFIX or PREFIX.onnx). Default: the task's. */
@@ -161,19 +161,21 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     const { C } = filtered;
     const pf = m.perFrame ? await perFrameOf(target, ctx, C) : undefined;
     let probs: Float32Array;
-    if (C === 2) probs = (await m.predict(filtered, width, height, pf)).probs;
+    if (C === 2) probs = await m.predict(filtered, width, height, pf);
     else {
       const K = C - 1;
       const z = new Float32Array(K * n);
       for (let k = 1; k <= K; k++) {
         const pfk = pf ? objectPlanes(pf, k, C, n) : undefined;
-        const p = (await m.predict(objectView(filtered, k), width, height, pfk)).probs;
+        const p = await m.predict(objectView(filtered, k), width, height, pfk);
         for (let i = 0; i < n; i++) z[(k - 1) * n + i] = maskLogit(p[n + i]);
       }
       probs = softAggregate(z, K, n);
     }
     const stage0 = identityHead(filtered);
-    ctx.features.set(target.index, KEY.unary(ctx.resultKey), inputs === 'stage0' ? stage0.probs : unaryOf(sp.labels, sp.count, probs, C));
+    // 'stage0': later frames read this frame's BNN-Identity unary. 'own': nothing is stored, and the
+    // bilateral front end averages this prediction over the superpixels when the frame guides.
+    if (inputs === 'stage0') ctx.features.set(target.index, KEY.unary(ctx.resultKey), stage0.probs);
     return { width, height, channels: C, data: probs, confidence: smear(sp.labels, stage0.support, 1, n) };
   };
 
@@ -215,24 +217,4 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
       nets.clear();
     },
   };
-}
-
-/** C-channel superpixel unary of pixel probabilities (means, renormalised). */
-function unaryOf(labels: Int32Array, count: number, probs: Float32Array, C: number): Float32Array {
-  if (C === 2) return superpixelUnary(labels, count, probs);
-  const n = labels.length;
-  const sums = new Float64Array(C * count);
-  const pix = new Float64Array(count);
-  for (let i = 0; i < n; i++) {
-    const s = labels[i];
-    pix[s]++;
-    for (let c = 0; c < C; c++) sums[c * count + s] += probs[c * n + i];
-  }
-  const u = new Float32Array(C * count);
-  for (let s = 0; s < count; s++) {
-    let tot = 0;
-    for (let c = 0; c < C; c++) tot += sums[c * count + s];
-    if (tot > 0) for (let c = 0; c < C; c++) u[c * count + s] = sums[c * count + s] / tot;
-  }
-  return u;
 }

@@ -22,7 +22,7 @@
  */
 import { type LoadModelOptions, loadModel, type OnnxModel, type TensorData } from '../../models/session.js';
 import { filterAfter, type Lattice } from '../../ops/lattice.js';
-import { smear, superpixelMeans } from '../../ops/superpixel-features.js';
+import { smear } from '../../ops/superpixel-features.js';
 import type { FilteredUnaries } from '../bilateral/index.js';
 
 /** Hidden channels of each BCL (VPN: 32). */
@@ -79,6 +79,19 @@ function parseWeights<K extends string>(
   return out as Record<K, Float32Array>;
 }
 
+/** Loads `path` (a `.onnx` file, or a prefix to which `.onnx` is added) and checks its `vprop.model`. */
+async function loadVpnModel(
+  path: string,
+  kind: 'vpn-mask' | 'vpn-color',
+  opts: LoadModelOptions,
+): Promise<{ file: string; model: OnnxModel }> {
+  const file = path.endsWith('.onnx') ? path : `${path}.onnx`;
+  const model = await loadModel(file, opts);
+  const found = model.metadata.props['vprop.model'];
+  if (found !== kind) throw new Error(`${file}: vprop.model is '${found ?? '(none)'}', expected '${kind}'`);
+  return { file, model };
+}
+
 /** y (O x n) = ReLU?(W (O x I) · x (I x n) + b), planar. */
 function mix(
   W: Float32Array,
@@ -115,10 +128,7 @@ export class VpnMaskNet {
 
   /** Loads `path` (a `.onnx` file, or a prefix to which `.onnx` is added). */
   static async load(path: string, opts: LoadModelOptions = {}): Promise<VpnMaskNet> {
-    const file = path.endsWith('.onnx') ? path : `${path}.onnx`;
-    const model = await loadModel(file, opts);
-    if (model.metadata.props['vprop.model'] !== 'vpn-mask')
-      throw new Error(`${file}: vprop.model is '${model.metadata.props['vprop.model'] ?? '(none)'}', expected 'vpn-mask'`);
+    const { file, model } = await loadVpnModel(path, 'vpn-mask', opts);
     const weights = parseWeights(model.metadata.props['vprop.vpn_bcl'], file, 'vprop.vpn_bcl', SHAPES);
     return new VpnMaskNet(file, weights, model, model.metadata.props['vprop.per_frame'] === 'true');
   }
@@ -169,22 +179,13 @@ export class VpnMaskNet {
     return out.probabilities.data;
   }
 
-  /**
-   * The whole stage for a frame's superpixels (`f.points.sp` must be set): per-pixel probabilities
-   * and their superpixel means renormalised (the unary this frame hands to later frames).
-   */
-  async predict(
-    f: FilteredUnaries,
-    width: number,
-    height: number,
-    perFrame?: Float32Array,
-  ): Promise<{ probs: Float32Array; spProbs: Float32Array }> {
+  /** The whole stage for a frame's superpixels (`f.points.sp` must be set): per-pixel probabilities, planar 2 x width*height. */
+  async predict(f: FilteredUnaries, width: number, height: number, perFrame?: Float32Array): Promise<Float32Array> {
     const sp = f.points.sp;
     if (!sp) throw new RangeError('VpnMaskNet: the learned stage works on superpixels (variant superpixel)');
     const n = width * height;
     if (sp.labels.length !== n) throw new RangeError(`VpnMaskNet: ${sp.labels.length} superpixel labels for a ${width}x${height} frame`);
-    const probs = await this.spatial(smear(sp.labels, this.superpixelStage(f), 2, n), width, height, perFrame);
-    return { probs, spProbs: superpixelUnary(sp.labels, sp.count, probs) };
+    return this.spatial(smear(sp.labels, this.superpixelStage(f), 2, n), width, height, perFrame);
   }
 
   async release(): Promise<void> {
@@ -230,10 +231,7 @@ export class VpnColorNet {
   ) {}
 
   static async load(path: string, opts: LoadModelOptions = {}): Promise<VpnColorNet> {
-    const file = path.endsWith('.onnx') ? path : `${path}.onnx`;
-    const model = await loadModel(file, opts);
-    if (model.metadata.props['vprop.model'] !== 'vpn-color')
-      throw new Error(`${file}: vprop.model is '${model.metadata.props['vprop.model'] ?? '(none)'}', expected 'vpn-color'`);
+    const { file, model } = await loadVpnModel(path, 'vpn-color', opts);
     return new VpnColorNet(file, parseWeights(model.metadata.props['vprop.vpn_color'], file, 'vprop.vpn_color', COLOR_SHAPES), model);
   }
 
@@ -274,17 +272,4 @@ export class VpnColorNet {
   async release(): Promise<void> {
     await this.spatialModel.release();
   }
-}
-
-/** Superpixel means of planar 2-channel pixel probabilities, renormalised per superpixel. */
-export function superpixelUnary(labels: Int32Array, count: number, probs: Float32Array): Float32Array {
-  const u = superpixelMeans(labels, count, probs, 2);
-  for (let s = 0; s < count; s++) {
-    const sum = u[s] + u[count + s];
-    if (sum > 0) {
-      u[s] /= sum;
-      u[count + s] /= sum;
-    }
-  }
-  return u;
 }
