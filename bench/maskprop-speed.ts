@@ -19,14 +19,14 @@ const seq = argValue('sequence', 'blackswan') as string;
 const frames = Number(argValue('frames', '30'));
 const configs = (argValue('configs', 'appearance=false;weight=1;fusion=gate') as string).split(';').map((c) => c.trim());
 console.log(`# maskprop speed, ${seq} frames 0..${frames}, ${machine()}, ${new Date().toISOString()}`);
-console.log('config | step median ms | backbone | flow | appearance | rest (warp, fusion, resize) | engine total | fit ms');
+console.log('config | step median ms | backbone | flow | appearance | network | rest (warp, fusion, resize) | engine total | fit ms');
 for (const c of configs) {
   const { values, signature } = parseOptions(
     'engine maskprop',
     maskpropEngine.options,
     Object.fromEntries(c ? c.split(',').map((kv) => kv.split('=')) : []),
   );
-  const timings: MaskPropTimings = { backbone: 0, flow: 0, appearance: 0, total: 0, fit: 0, frames: 0 };
+  const timings: MaskPropTimings = { backbone: 0, flow: 0, appearance: 0, network: 0, total: 0, fit: 0, frames: 0 };
   const d = await openDavis(davisRoot, seq);
   const stamps: number[] = [];
   const session = new PropagationSession(d.frames, {
@@ -39,8 +39,8 @@ for (const c of configs) {
   await session.dispose();
   const steps = stamps.slice(2).map((t, i) => t - stamps[i + 1]);
   const per = (v: number) => (v / Math.max(1, timings.frames)).toFixed(0);
-  const rest = timings.total - timings.backbone - timings.flow - timings.appearance;
+  const rest = timings.total - timings.backbone - timings.flow - timings.appearance - timings.network;
   console.log(
-    `${c || 'defaults'} | ${median(steps).toFixed(0)} | ${per(timings.backbone)} | ${per(timings.flow)} | ${per(timings.appearance)} | ${per(rest)} | ${per(timings.total)} | ${timings.fit.toFixed(0)}`,
+    `${c || 'defaults'} | ${median(steps).toFixed(0)} | ${per(timings.backbone)} | ${per(timings.flow)} | ${per(timings.appearance)} | ${per(timings.network)} | ${per(rest)} | ${per(timings.total)} | ${timings.fit.toFixed(0)}`,
   );
 }

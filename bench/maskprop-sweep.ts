@@ -55,7 +55,7 @@ for (const seq of sequences) {
   await d.frames.close();
   const shared = new BoundedFeatureStore({ maxFrames: n + 2, maxBytes: 3 * 2 ** 30 });
   for (const c of configs) {
-    const timings = (times[c] ??= { backbone: 0, flow: 0, appearance: 0, total: 0, fit: 0, frames: 0 });
+    const timings = (times[c] ??= { backbone: 0, flow: 0, appearance: 0, network: 0, total: 0, fit: 0, frames: 0 });
     const { values, signature } = parse(c);
     const engine = createMaskPropEngine({ ...(values as MaskPropOptions), timings }, signature);
     const own = new BoundedFeatureStore({ maxFrames: 8 });

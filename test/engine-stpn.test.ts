@@ -108,7 +108,7 @@ describe('stpn engine', () => {
   test('vprop train stpn: plans the STPN recipe and rejects unknown targets', async () => {
     assert.equal(await runTrain({ method: 'stpn', dryRun: true, models: 'color-foldA,hdr', steps: '5' }), 0);
     await assert.rejects(runTrain({ method: 'stpn', models: 'labels-exact' }), /unknown target "labels-exact"/);
-    await assert.rejects(runTrain({ method: 'tpn' }), /unknown method "tpn" \(available: grfp, stpn, msn, vpn\)/);
+    await assert.rejects(runTrain({ method: 'tpn' }), /unknown method "tpn" \(available: grfp, stpn, msn, vpn, propnet\)/);
   });
 
   test('soft aggregation: probabilities sum to one, an object certain everywhere takes every pixel', () => {

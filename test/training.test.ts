@@ -11,7 +11,8 @@ import { projectRoot } from './helpers/shared.js';
  * conventions, loader, a short training run, ONNX export) and the SPN scan of STPN
  * (tests/test_spn.py: §4.1 test vectors, a pixel-loop reference, gradcheck, the committed
  * TypeScript fixtures in sync with the code), MSN (tests/test_msn.py), the permutohedral lattice
- * (tests/test_lattice.py) and VPN's learned stages (tests/test_vpn.py). Debian's torch is visible to /usr/bin/python3 only
+ * (tests/test_lattice.py), VPN's learned stages (tests/test_vpn.py) and maskprop's propagation network
+ * (tests/test_propnet.py). Debian's torch is visible to /usr/bin/python3 only
  * (DESIGN.md), so that interpreter is used; skipped when it lacks torch/onnx.
  */
 const PYTHON = process.env.VPROP_PYTHON ?? '/usr/bin/python3';

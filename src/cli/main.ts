@@ -207,7 +207,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('train')
     .description('train a learned model with PyTorch (needs a repository checkout and python3-torch)')
-    .argument('[method]', 'what to train: grfp, stpn, msn or vpn', 'grfp')
+    .argument('[method]', 'what to train: grfp, stpn, msn, vpn or propnet', 'grfp')
     .option('--models <list>', 'comma-separated targets (default: all)')
     .option('--steps <n>', 'training steps per model', intArg(1))
     .option('--python <path>', 'Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3)')

@@ -1,7 +1,8 @@
 /**
- * `vprop train grfp|stpn|msn|vpn`: trains the GRFP STGRU models (training/scripts/train-all.sh), the STPN
- * models (training/scripts/train-stpn.sh), the MSN selectors (training/scripts/train-msn.sh) or the
- * learned VPN mask stage (training/scripts/train-vpn.sh) with PyTorch (training/, a repository checkout is
+ * `vprop train grfp|stpn|msn|vpn|propnet`: trains the GRFP STGRU models (training/scripts/train-all.sh), the STPN
+ * models (training/scripts/train-stpn.sh), the MSN selectors (training/scripts/train-msn.sh), the
+ * learned VPN stages (training/scripts/train-vpn.sh) or maskprop's propagation network
+ * (training/scripts/train-propnet.sh) with PyTorch (training/, a repository checkout is
  * needed): dump the training data from the TypeScript side (resumable), train each model
  * (resumable from its last checkpoint), export ONNX into src/models/weights (bundled) or
  * training/models (DAVIS fold models), write parity fixtures.
@@ -67,19 +68,22 @@ export const VPN_TARGETS = [
   'color',
 ] as const;
 
+export const PROPNET_TARGETS = ['data', 'init', 'foldA', 'foldB', 'bundled'] as const;
+
 const METHODS: Record<string, { targets: readonly string[]; script: string; defaultSteps: number }> = {
   grfp: { targets: GRFP_TARGETS, script: 'train-all.sh', defaultSteps: 1000 },
   stpn: { targets: STPN_TARGETS, script: 'train-stpn.sh', defaultSteps: 3000 },
   msn: { targets: MSN_TARGETS, script: 'train-msn.sh', defaultSteps: 800 },
   vpn: { targets: VPN_TARGETS, script: 'train-vpn.sh', defaultSteps: 500 },
+  propnet: { targets: PROPNET_TARGETS, script: 'train-propnet.sh', defaultSteps: 3000 },
 };
 
 export interface TrainCliOptions {
-  /** What to train: 'grfp', 'stpn', 'msn' or 'vpn'. */
+  /** What to train: 'grfp', 'stpn', 'msn', 'vpn' or 'propnet'. */
   method?: string;
   /** Comma-separated targets (default: all, in the order of GRFP_TARGETS / STPN_TARGETS). */
   models?: string;
-  /** Training steps per model (default 1000 for grfp, 3000 for stpn, 800 for msn, 500 for vpn). */
+  /** Training steps per model (default 1000 for grfp, 3000 for stpn, 800 for msn, 500 for vpn, 3000 for propnet). */
   steps?: number | string;
   /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
   python?: string;

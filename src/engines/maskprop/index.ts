@@ -21,6 +21,10 @@
  *   p     = soft aggregation of z                  STM's multi-object merge (ANCHORS §5.4; the values
  *                                                   of stpn's `softAggregate`)
  * With `appearance: false` the engine is the warp-only baseline (z_k = zw_k).
+ * Propagation network (`model`, propnet.ts; MaskTrack's refinement): per object, a region around
+ * the coarse probability, frame and probability cropped and resized, a small U-Net's logits pasted
+ * back (absent outside the region). `netInput: 'fused'` refines σ(z_k) after the fusion above;
+ * `'warped'` refines w_k and the appearance logit is added to the net's (z_k = zn_k + weight · za_k).
  * `update > 0`: every `update` frames of a pass, the cells of the prediction that are confident
  * (cell mean > 0.9 or < 0.1) join a bounded memory (the last 3 such frames, weighted together as
  * much as the key-frames) and each model is refitted from its current β (3 Newton steps). The
@@ -37,6 +41,8 @@ import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import type { FeatureStore } from '../../memory/features.js';
 import { previous } from '../../memory/policy.js';
 import { Backbone, type BackboneFeatures, cachedBackboneFeatures } from '../../models/backbone.js';
+import { rgbToPlanar } from '../../models/tensor.js';
+import { bundledModelPath } from '../../models/weights.js';
 import { flowConsistency } from '../../ops/flow.js';
 import { fitWithin, resizeBilinearPlanar } from '../../ops/resize.js';
 import { warpBilinear } from '../../ops/warp.js';
@@ -59,6 +65,7 @@ import {
   standardiserOf,
   type TrainingSet,
 } from './appearance.js';
+import { PropNet } from './propnet.js';
 
 export interface MaskPropOptions {
   /** Fuse the online appearance model (default true); false = the warp-only baseline. */
@@ -79,7 +86,14 @@ export interface MaskPropOptions {
   readonly preset?: 'fast' | 'medium';
   /** Longest side of the working size for flow, backbone and fusion (default 480; 0 = the session's). */
   readonly maxSize?: number;
-  /** ONNX Runtime intra-op threads of the backbone. */
+  /**
+   * Propagation network: 'none', a bundled model ('maskprop-propnet') or a path prefix of
+   * PREFIX.onnx (default 'none').
+   */
+  readonly model?: string;
+  /** What the network refines: the fused probability (default 'fused') or the warped one. */
+  readonly netInput?: 'fused' | 'warped';
+  /** ONNX Runtime intra-op threads of the backbone and the network. */
   readonly threads?: number;
   /** When given, time spent is added here (milliseconds), for benchmarks. */
   readonly timings?: MaskPropTimings;
@@ -93,7 +107,9 @@ export interface MaskPropTimings {
   flow: number;
   /** Appearance model: fitting at `fit` and online updates, cell features, scoring. */
   appearance: number;
-  /** Whole predict() calls (fusion and resizing = total − backbone − flow − appearance). */
+  /** Propagation network: crops, ONNX, paste. */
+  network: number;
+  /** Whole predict() calls (fusion and resizing = total − backbone − flow − appearance − network). */
   total: number;
   /** Whole fit() calls (key-frame backbone features included; not part of `total`). */
   fit: number;
@@ -137,6 +153,17 @@ export const maskpropEngine: EngineRegistration = {
       min: 0,
       default: 480,
       description: 'longest side of the working size for flow, backbone and fusion (0 = the session working size; else >= 16)',
+    },
+    model: {
+      type: 'string',
+      default: 'none',
+      description: "propagation network: 'none', bundled 'maskprop-propnet', or a path prefix of PREFIX.onnx",
+    },
+    netInput: {
+      type: 'enum',
+      values: ['fused', 'warped'],
+      default: 'fused',
+      description: 'what the network refines: the probability after the appearance fusion, or the warped one',
     },
     threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
     timings: {
@@ -195,7 +222,28 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
   let fitted: Fitted | undefined;
   const passes = new Map<number, PassState>();
 
-  const timed = async <T>(stage: 'backbone' | 'flow' | 'appearance', f: () => Promise<T> | T): Promise<T> => {
+  const modelSpec = options.model ?? 'none';
+  const netInput = options.netInput ?? 'fused';
+  let net: Promise<PropNet> | undefined;
+  const networkOf = (): Promise<PropNet> | undefined => {
+    if (modelSpec === 'none') return undefined;
+    if (!net) {
+      net = (async () => {
+        const path = /[\\/]/.test(modelSpec) || modelSpec.endsWith('.onnx') ? modelSpec : await bundledModelPath(modelSpec);
+        return PropNet.load(path, { threads: options.threads });
+      })();
+      net.catch(() => {
+        net = undefined;
+      });
+    }
+    return net;
+  };
+  const refined = async (frame: RgbFrame, coarse: Float32Array, K: number, W: number, H: number): Promise<Float32Array> => {
+    const m = await (networkOf() as Promise<PropNet>);
+    return timed('network', () => m.refine(rgbToPlanar(frame), coarse, K, W, H, L));
+  };
+
+  const timed = async <T>(stage: 'backbone' | 'flow' | 'appearance' | 'network', f: () => Promise<T> | T): Promise<T> => {
     const t0 = performance.now();
     try {
       return await f();
@@ -325,8 +373,13 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
       const warped = warpBilinear(prev.subarray(n), K, H, W, flow, 'zeros');
       throwIfAborted(ctx.signal);
 
-      const z = new Float32Array(K * n);
-      for (let i = 0; i < K * n; i++) z[i] = maskLogit(warped[i]);
+      const hasNet = modelSpec !== 'none';
+      let z: Float32Array;
+      if (hasNet && netInput === 'warped') z = await refined(tf, warped, K, W, H);
+      else {
+        z = new Float32Array(K * n);
+        for (let i = 0; i < K * n; i++) z[i] = maskLogit(warped[i]);
+      }
 
       const state = appearanceOn ? passState(ctx.direction, g.isKeyframe) : undefined;
       if (state && fitted) {
@@ -368,6 +421,11 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
         });
       }
       throwIfAborted(ctx.signal);
+      if (hasNet && netInput === 'fused') {
+        const coarse = new Float32Array(K * n);
+        for (let i = 0; i < K * n; i++) coarse[i] = 1 / (1 + Math.exp(-z[i]));
+        z = await refined(tf, coarse, K, W, H);
+      }
       const probs = softAggregate(z, K, n);
       store.set(target.index, probKey(ctx.resultKey, W, H), probs);
 
@@ -409,6 +467,9 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
     dispose() {
       fitted = undefined;
       passes.clear();
+      const m = net;
+      net = undefined;
+      m?.then((x) => x.release()).catch(() => {});
     },
   };
 }

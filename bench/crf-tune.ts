@@ -1,0 +1,123 @@
+/**
+ * DenseCRF tuned on the dev folds (issue 10, ANCHORS §6.4): a grid over the appearance kernel
+ * (bilateral sxy, srgb, compat; the smoothness kernel and 5 iterations as pydensecrf's demo) run
+ * on an engine's saved probabilities (scripts/export-per-frame.ts; the CRF is a post-process, it
+ * does not feed the propagation, so saved probabilities give the same results as `--refine crf`).
+ *
+ * For each fold, the setting is chosen on the OTHER fold (every `--every`-th frame of frames
+ * 1..T-2, best mean of J and F) and the fold is then scored on all frames 1..T-2 (ANCHORS §1.3)
+ * without CRF, with the untuned demo setting (sxy 80, srgb 13, compat 10) and with the tuned one.
+ *
+ *   node --import tsx bench/crf-tune.ts --per-frame-root training/data-cache/per-frame/maskprop \
+ *        [--every 8] [--sxy 30,50,80] [--srgb 5,10,15] [--compat 3,5,10] [--json out.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PropertyMap, RgbFrame } from '../src/core/types.js';
+import { readNpy } from '../src/formats/npy.js';
+import { boundaryF, jaccard } from '../src/metrics/davis.js';
+import { type CrfSettings, refineWithCrf } from '../src/tasks/refine.js';
+import { openDavis } from '../src/video/davis.js';
+import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, machine, requireShared } from './common.js';
+
+requireShared('davis');
+const root = argValue('per-frame-root');
+if (!root) throw new Error('crf-tune: give --per-frame-root DIR (made by scripts/export-per-frame.ts)');
+const every = Number(argValue('every', '8'));
+const list = (name: string, fallback: string) => (argValue(name, fallback) as string).split(',').map(Number);
+const grid: CrfSettings[] = [];
+for (const sxy of list('sxy', '30,50,80'))
+  for (const srgb of list('srgb', '5,10,15'))
+    for (const compat of list('compat', '3,5,10')) grid.push({ bilateral: { sxy, srgb, compat } });
+const DEMO: CrfSettings = { bilateral: { sxy: 80, srgb: 13, compat: 10 } };
+const label = (s: CrfSettings | null) => (s ? `sxy ${s.bilateral?.sxy} srgb ${s.bilateral?.srgb} w ${s.bilateral?.compat}` : 'no CRF');
+
+interface Frame {
+  seq: string;
+  t: number;
+  frame: RgbFrame;
+  prob: PropertyMap;
+  gt: Uint8Array;
+}
+
+async function loadFrames(seq: string, pick: (t: number, T: number) => boolean): Promise<Frame[]> {
+  const d = await openDavis(davisRoot, seq);
+  const T = d.frames.info.frameCount as number;
+  const out: Frame[] = [];
+  for (let t = 1; t < T - 1; t++) {
+    if (!pick(t, T)) continue;
+    const npy = await readNpy(join(root as string, seq, `${String(t).padStart(5, '0')}.npy`));
+    const [C, H, W] = npy.shape;
+    const frame = (await d.frames.frame(t)) as RgbFrame;
+    const gt = (await d.annotations.read(t)).data;
+    out.push({ seq, t, frame, prob: { width: W, height: H, channels: C, data: Float32Array.from(npy.data) }, gt });
+  }
+  return out;
+}
+
+function score(f: Frame, s: CrfSettings | null): { J: number; F: number } {
+  const p = s ? refineWithCrf(f.prob, f.frame, s) : f.prob;
+  const n = p.width * p.height;
+  const pred = new Uint8Array(n);
+  // Object where it is the most probable label (the session's labels).
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < p.channels; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
+    pred[i] = best;
+  }
+  const gt = f.gt.map((v) => (v > 0 ? 1 : 0));
+  return { J: jaccard(pred, gt, p.width, p.height), F: boundaryF(pred, gt, p.width, p.height).F };
+}
+
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+console.log(`# DenseCRF tuned per fold on ${root}, ${machine()}, ${new Date().toISOString()}`);
+console.log(`# grid: ${grid.length} settings, tuning frames every ${every}; smoothness kernel sxy 3 compat 3, 5 iterations`);
+const report: Record<string, unknown> = {};
+const rows: string[] = [];
+for (const fold of ['A', 'B']) {
+  const scored = DEV_SEQUENCES.filter((s) => FOLD_A.includes(s) === (fold === 'A'));
+  const tuneOn = DEV_SEQUENCES.filter((s) => !scored.includes(s));
+  const tuning: Frame[] = [];
+  for (const seq of tuneOn) tuning.push(...(await loadFrames(seq, (t) => t % every === 0)));
+  let best: { s: CrfSettings; v: number } | undefined;
+  const sweep: Array<{ setting: string; J: number; F: number }> = [];
+  for (const s of grid) {
+    const r = tuning.map((f) => score(f, s));
+    const J = mean(r.map((x) => x.J));
+    const F = mean(r.map((x) => x.F));
+    sweep.push({ setting: label(s), J, F });
+    if (!best || (J + F) / 2 > best.v) best = { s, v: (J + F) / 2 };
+  }
+  const none = mean(tuning.map((f) => score(f, null)).map((x) => (x.J + x.F) / 2));
+  const chosen = (best as { s: CrfSettings }).s;
+  console.log(
+    `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (J&F ${(best as { v: number }).v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
+  );
+  for (const seq of scored) {
+    const frames = await loadFrames(seq, () => true);
+    const res: Record<string, { J: number; F: number }> = {};
+    for (const [name, s] of [
+      ['none', null],
+      ['demo', DEMO],
+      ['tuned', chosen],
+    ] as const) {
+      const r = frames.map((f) => score(f, s));
+      res[name] = { J: mean(r.map((x) => x.J)), F: mean(r.map((x) => x.F)) };
+    }
+    report[seq] = { fold, tuned: label(chosen), ...res };
+    const row = `| ${seq} | ${fold} | ${res.none.J.toFixed(3)} / ${res.none.F.toFixed(3)} | ${res.demo.J.toFixed(3)} / ${res.demo.F.toFixed(3)} | ${res.tuned.J.toFixed(3)} / ${res.tuned.F.toFixed(3)} |`;
+    rows.push(row);
+    console.log(row);
+  }
+  report[`sweep-${fold}`] = sweep;
+}
+const seqs = DEV_SEQUENCES.map((s) => report[s] as Record<string, { J: number; F: number }>);
+const m = (k: string, q: 'J' | 'F') => mean(seqs.map((r) => r[k][q])).toFixed(3);
+console.log('| sequence | fold | no CRF J / F | demo CRF | tuned CRF |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log(
+  `| **mean** | | ${m('none', 'J')} / ${m('none', 'F')} | ${m('demo', 'J')} / ${m('demo', 'F')} | ${m('tuned', 'J')} / ${m('tuned', 'F')} |`,
+);
+const json = argValue('json');
+if (json) writeFileSync(json, JSON.stringify(report, null, 1));
