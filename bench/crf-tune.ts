@@ -5,8 +5,9 @@
  * does not feed the propagation, so saved probabilities give the same results as `--refine crf`).
  *
  * For each fold, the setting is chosen on the OTHER fold (every `--every`-th frame of frames
- * 1..T-2, best mean of J and F) and the fold is then scored on all frames 1..T-2 (ANCHORS §1.3)
- * without CRF, with the untuned demo setting (sxy 80, srgb 13, compat 10) and with the tuned one.
+ * 1..T-2, best mean of J and F) and the fold is then scored on all frames 1..T-2 by the official
+ * DAVIS-2016 evaluation (ANCHORS §1.3; J, F, J decay) without CRF, with the untuned demo setting
+ * (sxy 80, srgb 13, compat 10) and with the tuned one.
  *
  *   node --import tsx bench/crf-tune.ts --per-frame-root training/data-cache/per-frame/maskprop \
  *        [--every 8] [--sxy 30,50,80] [--srgb 5,10,15] [--compat 3,5,10] [--json out.json]
@@ -15,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PropertyMap, RgbFrame } from '../src/core/types.js';
 import { readNpy } from '../src/formats/npy.js';
-import { boundaryF, jaccard } from '../src/metrics/davis.js';
+import { boundaryF, evaluateSequence2016, jaccard } from '../src/metrics/davis.js';
 import { type CrfSettings, refineWithCrf } from '../src/tasks/refine.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, machine, requireShared } from './common.js';
@@ -55,18 +56,24 @@ async function loadFrames(seq: string, pick: (t: number, T: number) => boolean):
   return out;
 }
 
-function score(f: Frame, s: CrfSettings | null): { J: number; F: number } {
+/** The session's labels: the object where it is the most probable channel. */
+function labels(f: Frame, s: CrfSettings | null): Uint8Array {
   const p = s ? refineWithCrf(f.prob, f.frame, s) : f.prob;
   const n = p.width * p.height;
   const pred = new Uint8Array(n);
-  // Object where it is the most probable label (the session's labels).
   for (let i = 0; i < n; i++) {
     let best = 0;
     for (let c = 1; c < p.channels; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
-    pred[i] = best;
+    pred[i] = best > 0 ? 1 : 0;
   }
+  return pred;
+}
+
+function score(f: Frame, s: CrfSettings | null): { J: number; F: number } {
+  const pred = labels(f, s);
   const gt = f.gt.map((v) => (v > 0 ? 1 : 0));
-  return { J: jaccard(pred, gt, p.width, p.height), F: boundaryF(pred, gt, p.width, p.height).F };
+  const { width: W, height: H } = f.prob;
+  return { J: jaccard(pred, gt, W, H), F: boundaryF(pred, gt, W, H).F };
 }
 
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
@@ -94,26 +101,33 @@ for (const fold of ['A', 'B']) {
     `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (J&F ${(best as { v: number }).v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
   );
   for (const seq of scored) {
+    // The official DAVIS-2016 evaluation (frames 1..T-2; J, F and their decay), as bench/davis-masks.ts.
     const frames = await loadFrames(seq, () => true);
-    const res: Record<string, { J: number; F: number }> = {};
+    const T = frames.length + 2;
+    const gts: Uint8Array[] = new Array(T).fill(new Uint8Array(frames[0].gt.length));
+    for (const f of frames) gts[f.t] = f.gt.map((v) => (v > 0 ? 1 : 0));
+    const res: Record<string, { J: number; F: number; decayJ: number }> = {};
     for (const [name, s] of [
       ['none', null],
       ['demo', DEMO],
       ['tuned', chosen],
     ] as const) {
-      const r = frames.map((f) => score(f, s));
-      res[name] = { J: mean(r.map((x) => x.J)), F: mean(r.map((x) => x.F)) };
+      const preds: Uint8Array[] = [...gts];
+      for (const f of frames) preds[f.t] = labels(f, s);
+      const r = evaluateSequence2016(preds, gts, frames[0].prob.width, frames[0].prob.height, { name: seq });
+      res[name] = { J: r.J.mean, F: r.F.mean, decayJ: r.J.decay };
     }
     report[seq] = { fold, tuned: label(chosen), ...res };
-    const row = `| ${seq} | ${fold} | ${res.none.J.toFixed(3)} / ${res.none.F.toFixed(3)} | ${res.demo.J.toFixed(3)} / ${res.demo.F.toFixed(3)} | ${res.tuned.J.toFixed(3)} / ${res.tuned.F.toFixed(3)} |`;
+    const cell = (k: string) => `${res[k].J.toFixed(3)} / ${res[k].F.toFixed(3)} / ${res[k].decayJ.toFixed(3)}`;
+    const row = `| ${seq} | ${fold} | ${cell('none')} | ${cell('demo')} | ${cell('tuned')} |`;
     rows.push(row);
     console.log(row);
   }
   report[`sweep-${fold}`] = sweep;
 }
-const seqs = DEV_SEQUENCES.map((s) => report[s] as Record<string, { J: number; F: number }>);
-const m = (k: string, q: 'J' | 'F') => mean(seqs.map((r) => r[k][q])).toFixed(3);
-console.log('| sequence | fold | no CRF J / F | demo CRF | tuned CRF |');
+const seqs = DEV_SEQUENCES.map((s) => report[s] as Record<string, { J: number; F: number; decayJ: number }>);
+const m = (k: string, q: 'J' | 'F' | 'decayJ') => mean(seqs.map((r) => r[k][q])).toFixed(3);
+console.log('| sequence | fold | no CRF: J / F / J decay | demo CRF | tuned CRF |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log(

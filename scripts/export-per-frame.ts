@@ -6,11 +6,14 @@
  * renamed.
  *
  *   node --import tsx scripts/export-per-frame.ts [--engine maskprop[:opt=val]] [--sequences a,b]
- *        [--out training/data-cache/per-frame/ENGINE]
+ *        [--fold-models PREFIX] [--out training/data-cache/per-frame/ENGINE]
+ *
+ * `--fold-models PREFIX`: the engine's `model` is `training/models/PREFIX-fold{A,B}`, the fold model
+ * that never saw the sequence (as bench/davis-masks.ts).
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { argValue, DEV_SEQUENCES, davisRoot, parseEngineSpec, projectRoot, requireShared } from '../bench/common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, foldModel, parseEngineSpec, projectRoot, requireShared } from '../bench/common.js';
 import { createEngine } from '../src/engines/index.js';
 import { encodeNpy } from '../src/formats/npy.js';
 import { openVideo } from '../src/session/open.js';
@@ -20,6 +23,7 @@ requireShared('davis');
 const spec = argValue('engine', 'maskprop') as string;
 const { name, options } = parseEngineSpec(spec);
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
+const foldModels = argValue('fold-models');
 const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'per-frame', name));
 mkdirSync(outRoot, { recursive: true });
 
@@ -34,7 +38,7 @@ for (const seq of sequences) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const d = await openDavis(davisRoot, seq);
-  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(name, options), memoryFrames: 12 });
+  const session = await openVideo(d.frames, { task: 'mask', engine: createEngine(name, foldModels ? { ...options, model: foldModel(foldModels, seq) } : options), memoryFrames: 12 });
   const key = await d.annotations.read(0);
   session.addKeyframe(0, { mask: key });
   const write = (index: number, p: { channels: number; height: number; width: number; data: Float32Array }) =>

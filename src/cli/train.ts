@@ -75,7 +75,7 @@ const METHODS: Record<string, { targets: readonly string[]; script: string; defa
   stpn: { targets: STPN_TARGETS, script: 'train-stpn.sh', defaultSteps: 3000 },
   msn: { targets: MSN_TARGETS, script: 'train-msn.sh', defaultSteps: 800 },
   vpn: { targets: VPN_TARGETS, script: 'train-vpn.sh', defaultSteps: 500 },
-  propnet: { targets: PROPNET_TARGETS, script: 'train-propnet.sh', defaultSteps: 3000 },
+  propnet: { targets: PROPNET_TARGETS, script: 'train-propnet.sh', defaultSteps: 2500 },
 };
 
 export interface TrainCliOptions {
@@ -83,7 +83,7 @@ export interface TrainCliOptions {
   method?: string;
   /** Comma-separated targets (default: all, in the order of GRFP_TARGETS / STPN_TARGETS). */
   models?: string;
-  /** Training steps per model (default 1000 for grfp, 3000 for stpn, 800 for msn, 500 for vpn, 3000 for propnet). */
+  /** Training steps per model (default 1000 for grfp, 3000 for stpn, 800 for msn, 500 for vpn, 2500 for propnet). */
   steps?: number | string;
   /** Python with torch and onnx (default $VPROP_PYTHON or /usr/bin/python3). */
   python?: string;

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${VPROP_PYTHON:-/usr/bin/python3}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-2500}
 SYNTH=${SYNTH:-24}
 NICE="nice -n ${NICE_LEVEL:-10}"
 FOLD_A=blackswan,bmx-trees,breakdance,camel,car-roundabout

@@ -279,8 +279,8 @@ def coarse_previous(clip: MaskClip, t: int, obj: int, rng: np.random.Generator, 
     return deform(cur, rng, strength)
 
 
-def sample(clips: list[MaskClip], rng: np.random.Generator, jitter: bool = True):
-    """One training example: (net input (4, S, S), target (1, S, S)) or None when the coarse mask is empty."""
+def _clip_example(clips: list[MaskClip], rng: np.random.Generator, strength: float):
+    """(rgb (1, 3, H, W) 0..255, true mask (1, 1, H, W), coarse probability (1, 1, H, W)) from a clip, or None."""
     clip = clips[int(rng.integers(len(clips)))]
     t = int(rng.integers(1, clip.frames))
     ids = np.unique(np.asarray(clip.objects[t - 1]))
@@ -288,8 +288,122 @@ def sample(clips: list[MaskClip], rng: np.random.Generator, jitter: bool = True)
     if ids.size == 0:
         return None
     obj = int(ids[rng.integers(ids.size)])
-    # Mild to MaskTrack-strong deformations (closed-loop drift per frame is mostly mild).
-    coarse = coarse_previous(clip, t, obj, rng, strength=rng.uniform(0.2, 1.0))
+    coarse = coarse_previous(clip, t, obj, rng, strength)
+    H, W = coarse.shape[-2:]
+    rgb = torch.from_numpy(np.asarray(clip.rgb[t], dtype=np.float32)).unsqueeze(0)
+    gt = torch.from_numpy((np.asarray(clip.objects[t]) == obj).astype(np.float32)).view(1, 1, H, W)
+    return rgb, gt, coarse
+
+
+class Composites:
+    """Still composites (MaskTrack trains on still images with masks; we have photographs without
+    masks): a region of one photograph pasted onto another through a shape — a true object mask of
+    a training clip moved and rescaled, or a random smooth blob — with a feathered edge; the coarse
+    mask is the shape affinely jittered and deformed. Teaches boundaries between textures that no
+    training sequence shows."""
+
+    def __init__(self, photos: list[np.ndarray], shapes: list[MaskClip], height: int = 270, width: int = 480):
+        if len(photos) < 2:
+            raise ValueError("composites need at least two photographs")
+        self.photos, self.shapes, self.H, self.W = photos, shapes, height, width
+
+    def _crop(self, rng: np.random.Generator) -> np.ndarray:
+        img = self.photos[int(rng.integers(len(self.photos)))]
+        _, h, w = img.shape
+        y0, x0 = int(rng.integers(0, h - self.H + 1)), int(rng.integers(0, w - self.W + 1))
+        out = img[:, y0 : y0 + self.H, x0 : x0 + self.W].astype(np.float32)
+        return out[:, :, ::-1].copy() if rng.random() < 0.5 else out
+
+    def _shape(self, rng: np.random.Generator) -> np.ndarray:
+        H, W = self.H, self.W
+        if self.shapes and rng.random() < 0.7:
+            clip = self.shapes[int(rng.integers(len(self.shapes)))]
+            m = np.asarray(clip.objects[int(rng.integers(clip.frames))])
+            ids = np.unique(m)
+            ids = ids[ids > 0]
+            if ids.size:
+                m = m == ids[rng.integers(ids.size)]
+                ys, xs = np.nonzero(m)
+                m = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+            else:
+                m = None
+        else:
+            m = None
+        if m is None:
+            g = torch.from_numpy(rng.standard_normal((1, 1, 4, 4)).astype(np.float32))
+            b = F.interpolate(g, size=(64, 64), mode="bicubic", align_corners=True)[0, 0]
+            b = b - 1.5 * torch.from_numpy(np.hypot(*np.meshgrid(np.linspace(-1, 1, 64), np.linspace(-1, 1, 64))).astype(np.float32))
+            m = (b > 0).numpy().astype(np.float32)
+            if m.sum() < 20:
+                m[16:48, 16:48] = 1
+        h = int(np.clip(rng.uniform(0.2, 0.85) * H, 8, H))
+        w = int(np.clip(h * m.shape[1] / max(m.shape[0], 1) * rng.uniform(0.75, 1.33), 8, W))
+        r = F.interpolate(torch.from_numpy(m).view(1, 1, *m.shape), size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy() > 0.5
+        out = np.zeros((H, W), dtype=np.float32)
+        y0 = int(rng.integers(-h // 4, H - 3 * h // 4 + 1))
+        x0 = int(rng.integers(-w // 4, W - 3 * w // 4 + 1))
+        ya, xa = max(0, y0), max(0, x0)
+        yb, xb = min(H, y0 + h), min(W, x0 + w)
+        out[ya:yb, xa:xb] = r[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        return out
+
+    def example(self, rng: np.random.Generator, strength: float):
+        shape = self._shape(rng)
+        if shape.sum() < 16:
+            return None
+        bg, fg = self._crop(rng), self._crop(rng)
+        # Different lighting on the object's photograph.
+        fg = np.clip(fg * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30), 0, 255)
+        m = torch.from_numpy(shape).view(1, 1, self.H, self.W)
+        alpha = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False)
+        rgb = alpha * torch.from_numpy(fg).unsqueeze(0) + (1 - alpha) * torch.from_numpy(bg).unsqueeze(0)
+        coarse = deform(affine_jitter(shape, rng), rng, strength)
+        return rgb, m, coarse
+
+
+# The photographs of STPN's still pairs (scripts/export-stpn-data.ts STILL_PHOTOS; Debian's
+# plasma-workspace-wallpapers and mate-backgrounds, GPL-2+, training/README.md).
+PHOTOS = [f"/usr/share/wallpapers/{n}" for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")] + [
+    f"/usr/share/backgrounds/mate/nature/{n}.jpg" for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")
+]
+
+
+def photo_file(entry: str) -> str:
+    """A plasma wallpaper folder holds several sizes: the one closest to 1280 px wide (as export-stpn-data.ts)."""
+    if entry.endswith((".jpg", ".png")):
+        return entry
+    d = os.path.join(entry, "contents", "images")
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"{entry}: missing (apt-get install plasma-workspace-wallpapers mate-backgrounds)")
+    sized = [(abs(int(f.split("x")[0]) - 1280), f) for f in os.listdir(d) if f.split("x")[0].isdigit()]
+    if not sized:
+        raise FileNotFoundError(f"{d}: no sized images")
+    return os.path.join(d, min(sized)[1])
+
+
+def load_photos(paths: list[str], long_side: int = 640) -> list[np.ndarray]:
+    """Photographs as (3, H, W) uint8, the longer side resized to `long_side` (PIL, bilinear)."""
+    from PIL import Image
+
+    out = []
+    for p in (photo_file(e) for e in paths):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p}: missing (apt-get install plasma-workspace-wallpapers mate-backgrounds)")
+        im = Image.open(p).convert("RGB")
+        s = long_side / max(im.size)
+        im = im.resize((max(480, round(im.size[0] * s)), max(270, round(im.size[1] * s))), Image.BILINEAR)
+        out.append(np.asarray(im).transpose(2, 0, 1).copy())
+    return out
+
+
+def sample(source, rng: np.random.Generator, jitter: bool = True):
+    """One training example from a list of clips or a `Composites`: (net input (4, S, S), target (1, S, S)) or None."""
+    # A quarter nearly undeformed (the net must keep a good mask), the rest mild to MaskTrack-strong.
+    strength = rng.uniform(0.0, 0.15) if rng.random() < 0.25 else rng.uniform(0.2, 1.0)
+    ex = source.example(rng, strength) if isinstance(source, Composites) else _clip_example(source, rng, strength)
+    if ex is None:
+        return None
+    rgb, gt, coarse = ex
     H, W = coarse.shape[-2:]
     margin = rng.uniform(0.15, 0.45) if jitter else MARGIN
     box = roi_box(coarse[0, 0].numpy(), margin)
@@ -304,8 +418,6 @@ def sample(clips: list[MaskClip], rng: np.random.Generator, jitter: bool = True)
         if y1 - y0 < 8 or x1 - x0 < 8:
             return None
         box = (y0, x0, y1, x1)
-    rgb = torch.from_numpy(np.asarray(clip.rgb[t], dtype=np.float32)).unsqueeze(0)
-    gt = torch.from_numpy((np.asarray(clip.objects[t]) == obj).astype(np.float32)).view(1, 1, H, W)
     x = net_input(crop_resize(rgb, box), crop_resize(coarse, box))[0]
     y = crop_resize(gt, box)[0]
     if jitter:
@@ -317,13 +429,12 @@ def sample(clips: list[MaskClip], rng: np.random.Generator, jitter: bool = True)
     return x, y
 
 
-def batch(clips_by_source: list[tuple[list[MaskClip], float]], rng: np.random.Generator, n: int):
+def batch(sources: list[tuple[object, float]], rng: np.random.Generator, n: int):
     xs, ys = [], []
-    weights = np.array([w for _, w in clips_by_source], dtype=np.float64)
+    weights = np.array([w for _, w in sources], dtype=np.float64)
     weights /= weights.sum()
     while len(xs) < n:
-        clips = clips_by_source[int(rng.choice(len(clips_by_source), p=weights))][0]
-        s = sample(clips, rng)
+        s = sample(sources[int(rng.choice(len(sources), p=weights))][0], rng)
         if s is None:
             continue
         xs.append(s[0])

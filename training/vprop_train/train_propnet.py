@@ -4,9 +4,10 @@
         --train cows,dog,goat,kite-surf --select-on parkour --val blackswan,bmx-trees,... \\
         --out runs/propnet-foldA --export models/propnet-foldA --fixture ../test/fixtures/propnet/propnet-foldA.json
 
-Adam (lr 1e-3, cosine decay to 1e-5), batches of `--batch` crops: DAVIS training-fold sequences
-and the synthetic clips of `<data>/synth` (weights `--davis-weight` / `--synth-weight`), the
-coarse masks of propnet.py. Checkpoints every `--select-every` steps (`last.pt`; a rerun resumes).
+AdamW (lr 1e-3, weight decay 1e-4, cosine decay to 1e-5), batches of `--batch` crops: DAVIS
+training-fold sequences, the synthetic clips of `<data>/synth` and still composites of
+photographs (propnet.Composites; weights `--davis-weight` / `--synth-weight` /
+`--composite-weight`), the coarse masks of propnet.py. Checkpoints every `--select-every` steps (`last.pt`; a rerun resumes).
 
 Selection: every `--select-every` steps the net runs closed loop (propnet.closed_loop: warp,
 refine, repeat from frame 0's true mask, no appearance model) on the `--select-on` sequence, held
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from .export_stpn import OPSET, save_onnx
-from .propnet import CROP, LOGIT_CLAMP, MARGIN, MIN_SIDE, PropNet, batch, closed_loop, crop_resize, loss_fn, net_input, open_clips, paste, roi_box
+from .propnet import CROP, LOGIT_CLAMP, MARGIN, MIN_SIDE, PHOTOS, Composites, PropNet, batch, closed_loop, crop_resize, load_photos, loss_fn, open_clips, paste, roi_box
 
 
 def export(net: PropNet, path: str, extra: dict) -> None:
@@ -102,8 +103,10 @@ def main(argv=None) -> int:
     p.add_argument("--select-on", required=True, help="held-out DAVIS sequence for snapshot selection")
     p.add_argument("--val", default="", help="sequences reported once for the exported net (the other fold)")
     p.add_argument("--synth", type=int, default=40, help="synthetic clips from <data>/synth (0 = none)")
-    p.add_argument("--davis-weight", type=float, default=0.6)
-    p.add_argument("--synth-weight", type=float, default=0.4)
+    p.add_argument("--davis-weight", type=float, default=0.35)
+    p.add_argument("--synth-weight", type=float, default=0.15)
+    p.add_argument("--composite-weight", type=float, default=0.5, help="still composites of photographs (0 = none)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -143,9 +146,13 @@ def main(argv=None) -> int:
         if len(synth) < a.synth:
             raise SystemExit(f"{a.data}/synth: {len(synth)} clips, --synth {a.synth}")
         sources.append((synth, a.synth_weight))
+    if a.composite_weight > 0:
+        # Shapes from the training clips only (never the held-out or scored sequences).
+        shapes = [c for src, _ in sources for c in src]
+        sources.append((Composites(load_photos(PHOTOS), shapes), a.composite_weight))
     select_clip = open_clips(davis_root, [a.select_on])[0]
 
-    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=1e-5)
     step, best = 0, {"score": -1.0, "step": -1}
     ckpt = os.path.join(a.out, "last.pt")
