@@ -7,7 +7,7 @@
  * the image is interleaved 8-bit `height x width x 3` in the channel order the caller chose
  * (pydensecrf uses whatever order it is given; sRGB order is the convention).
  */
-import { blurGaussian, buildLattice, denseCrfAlpha, type Lattice, slice, splat } from './lattice.js';
+import { buildLattice, gaussianFilter, type Lattice } from './lattice.js';
 
 /** How a kernel's output is normalised by D = K 1 (pydensecrf `NormalizationType`). */
 export type CrfNormalization = 'symmetric' | 'after' | 'before' | 'none';
@@ -35,9 +35,9 @@ export interface CrfKernel {
  */
 export function createCrfKernel(features: Float32Array, d: number, N: number, normalization: CrfNormalization): CrfKernel {
   const lattice = buildLattice(features, N, null, N, d);
-  const alpha = denseCrfAlpha(d);
   const ones = new Float32Array(N).fill(1);
-  const D = slice(lattice, blurGaussian(lattice, splat(lattice, ones, 1), 1), 1, undefined, alpha);
+  // K = alpha slice(blur(splat(.))) in one call (one pass through the WebAssembly kernels).
+  const D = gaussianFilter(lattice, ones, 1, { alpha: 'densecrf' });
   const norm = new Float32Array(N);
   for (let p = 0; p < N; p++) {
     if (normalization === 'symmetric') norm[p] = 1 / Math.sqrt(D[p] + 1e-20);
@@ -49,16 +49,12 @@ export function createCrfKernel(features: Float32Array, d: number, N: number, no
   // Buffers reused across calls with the same channel count (mean field calls this every iteration).
   let bufC = 0;
   let scaled = new Float32Array(0);
-  let S = new Float32Array(0);
-  let B = new Float32Array(0);
   const apply = (Q: Float32Array, C: number, out?: Float32Array): Float32Array => {
     if (Q.length < C * N) throw new RangeError(`CrfKernel.apply: Q has ${Q.length} entries, need C*N = ${C * N}`);
     if (out === Q) throw new RangeError('CrfKernel.apply: out must not alias Q');
     if (C !== bufC) {
       bufC = C;
       scaled = new Float32Array(pre ? C * N : 0);
-      S = new Float32Array((lattice.M + 1) * C);
-      B = new Float32Array((lattice.M + 1) * C);
     }
     let x = Q;
     if (pre) {
@@ -68,9 +64,7 @@ export function createCrfKernel(features: Float32Array, d: number, N: number, no
       }
       x = scaled;
     }
-    splat(lattice, x, C, S);
-    blurGaussian(lattice, S, C, B);
-    const y = slice(lattice, B, C, out, alpha);
+    const y = gaussianFilter(lattice, x, C, { alpha: 'densecrf', out });
     if (post) {
       for (let c = 0; c < C; c++) {
         const b = c * N;

@@ -15,7 +15,26 @@
  *
  * Kernels never write their inputs. Vertex-value inputs are read as if slot 0 were zero.
  * A lattice memoises its neighbour tables (built on first use by a blur); nothing else mutates it.
+ *
+ * Backends: where WebAssembly SIMD is available the build, neighbour table, splat, slice, blurs and
+ * filters below run the kernels of `lattice-wasm.ts` (compiled from assembly/lattice.ts), else the
+ * TypeScript ones here, which stay the reference (test/ops-lattice-wasm.test.ts checks one against
+ * the other). The build is bit-identical either way; splat, blur and slice agree to float32
+ * rounding. `setLatticeBackend('typescript')`, or env `VPROP_WASM=0` in Node, forces TypeScript.
  */
+import {
+  tryWasm,
+  type WasmBlur,
+  wasmBlurGaussian,
+  wasmBlurLearned,
+  wasmBuild,
+  wasmFilter,
+  wasmSlice,
+  wasmSplat,
+  wasmSteps,
+} from './lattice-wasm.js';
+
+export { initLatticeWasm, type LatticeBackend, latticeBackend, releaseLatticeWasm, setLatticeBackend } from './lattice-wasm.js';
 
 /** A permutohedral lattice over one point set: the inputs, followed by the outputs unless shared. */
 export interface Lattice {
@@ -243,6 +262,24 @@ export function buildLattice(inFeatures: Float32Array, nIn: number, outFeatures:
   const d1 = d + 1;
   const maxVertices = nPoints * d1;
   if (maxVertices > 2 ** 29) throw new RangeError(`buildLattice: ${nPoints} points in d=${d} are too many for one lattice`);
+  const outStart = shared ? 0 : nIn;
+  // WebAssembly: the same algorithm and arithmetic, so the same lattice; a bad feature returns
+  // undefined and the TypeScript build below reports it.
+  const built = tryWasm((k) =>
+    wasmBuild(k, inFeatures, nIn, outFeatures, nOut, d, makeScratch(d).scale, (p) => ({
+      d,
+      nIn,
+      nOut,
+      nPoints,
+      outStart,
+      M: p.M,
+      vertexIds: p.vertexIds,
+      bary: p.bary,
+      keys: p.keys,
+      cache: { taps: new Map(), table: p.table },
+    })),
+  );
+  if (built) return built;
   // The table starts small and doubles at load 1/2 rather than being sized for nPoints*(d+1) up
   // front: dense (video) data has far fewer vertices than that, and a table that stays in cache
   // made the build 1.3-2x faster in bench/lattice.bench.ts; rehashing costs O(M d) per doubling.
@@ -408,7 +445,7 @@ export function buildLattice(inFeatures: Float32Array, nIn: number, outFeatures:
     nIn,
     nOut,
     nPoints,
-    outStart: shared ? 0 : nIn,
+    outStart,
     M,
     vertexIds,
     bary,
@@ -473,6 +510,11 @@ export function matchVertices(target: Lattice, source: Lattice): Int32Array {
  */
 export function latticeSteps(lat: Lattice): Int32Array {
   if (lat.cache.steps) return lat.cache.steps;
+  const fromWasm = tryWasm((k) => wasmSteps(k, lat, lookupTable(lat)));
+  if (fromWasm) {
+    lat.cache.steps = fromWasm;
+    return fromWasm;
+  }
   const { d, M, keys } = lat;
   const d1 = d + 1;
   const table = lookupTable(lat);
@@ -644,12 +686,22 @@ function checkValues(name: string, values: Float32Array, C: number, n: number): 
   if (values.length < C * n) throw new RangeError(`${name}: values have ${values.length} entries, need C*n = ${C * n}`);
 }
 
-function vertexBuffer(name: string, lat: Lattice, C: number, out: Float32Array | undefined): Float32Array {
+function vertexBuffer(name: string, lat: Lattice, C: number, out: Float32Array | undefined, zero = true): Float32Array {
   const len = (lat.M + 1) * C;
   if (!out) return new Float32Array(len);
   if (out.length < len) throw new RangeError(`${name}: out has ${out.length} entries, need (M+1)*C = ${len}`);
-  out.fill(0, 0, len);
+  if (zero) out.fill(0, 0, len);
   return out;
+}
+
+/** Runs a WebAssembly kernel that fills its output; false when the TypeScript one must run. */
+function ranWasm(f: Parameters<typeof tryWasm>[0]): boolean {
+  return (
+    tryWasm((k) => {
+      f(k);
+      return true;
+    }) === true
+  );
 }
 
 /** Scatter-adds planar values of points [start, start+n) onto vertex slots. */
@@ -850,7 +902,9 @@ function pointBuffer(name: string, C: number, n: number, out: Float32Array | und
  */
 export function splat(lat: Lattice, values: Float32Array, C: number, out?: Float32Array): Float32Array {
   checkValues('splat', values, C, lat.nIn);
-  const S = vertexBuffer('splat', lat, C, out);
+  const S = vertexBuffer('splat', lat, C, out, false);
+  if (ranWasm((k) => wasmSplat(k, lat, 0, lat.nIn, values, C, S))) return S;
+  S.fill(0, 0, (lat.M + 1) * C);
   splatRange(lat, 0, lat.nIn, values, C, S);
   return S;
 }
@@ -863,7 +917,7 @@ export function splat(lat: Lattice, values: Float32Array, C: number, out?: Float
 export function slice(lat: Lattice, V: Float32Array, C: number, out?: Float32Array, scale = 1): Float32Array {
   checkValues('slice', V, C, lat.M + 1);
   const y = pointBuffer('slice', C, lat.nOut, out);
-  sliceRange(lat, lat.outStart, lat.nOut, V, C, scale, y);
+  if (!ranWasm((k) => wasmSlice(k, lat, lat.outStart, lat.nOut, V, C, scale, y))) sliceRange(lat, lat.outStart, lat.nOut, V, C, scale, y);
   return y;
 }
 
@@ -871,14 +925,16 @@ export function slice(lat: Lattice, V: Float32Array, C: number, out?: Float32Arr
 export function splatAdjoint(lat: Lattice, V: Float32Array, C: number, out?: Float32Array): Float32Array {
   checkValues('splatAdjoint', V, C, lat.M + 1);
   const x = pointBuffer('splatAdjoint', C, lat.nIn, out);
-  sliceRange(lat, 0, lat.nIn, V, C, 1, x);
+  if (!ranWasm((k) => wasmSlice(k, lat, 0, lat.nIn, V, C, 1, x))) sliceRange(lat, 0, lat.nIn, V, C, 1, x);
   return x;
 }
 
 /** Adjoint of `slice` (scale 1): splatting from the output points. `y` is planar `C x nOut`. */
 export function sliceAdjoint(lat: Lattice, y: Float32Array, C: number, out?: Float32Array): Float32Array {
   checkValues('sliceAdjoint', y, C, lat.nOut);
-  const V = vertexBuffer('sliceAdjoint', lat, C, out);
+  const V = vertexBuffer('sliceAdjoint', lat, C, out, false);
+  if (ranWasm((k) => wasmSplat(k, lat, lat.outStart, lat.nOut, y, C, V))) return V;
+  V.fill(0, 0, (lat.M + 1) * C);
   splatRange(lat, lat.outStart, lat.nOut, y, C, V);
   return V;
 }
@@ -963,7 +1019,8 @@ function gaussianPassesInto(
 /** d+1 passes new = old + 0.5 (next + prev) along each direction, in the given order. */
 function gaussianPasses(lat: Lattice, V: Float32Array, C: number, reverse: boolean, out: Float32Array | undefined): Float32Array {
   if (out === V) throw new RangeError('blurGaussian: out must not alias the input');
-  const result = vertexBuffer('blurGaussian', lat, C, out);
+  const result = vertexBuffer('blurGaussian', lat, C, out, false);
+  if (ranWasm((k) => wasmBlurGaussian(k, lat, latticeSteps(lat), V, C, reverse, result))) return result;
   const scratch = new Float32Array((lat.M + 1) * C);
   // The last pass (p = d) must land in `result`.
   return lat.d % 2 === 0
@@ -1024,6 +1081,7 @@ export function blurLearned(
   const B = vertexBuffer('blurLearned', lat, O, out);
   const taps = latticeTaps(lat, neighborhood);
   const Wt = weightsByTap(W, O, C, F);
+  if (ranWasm((k) => wasmBlurLearned(k, lat, taps, F, S, C, Wt, O, B))) return B;
   for (let v = 1; v <= M; v++) {
     const tb = (v - 1) * F;
     const ob = v * O;
@@ -1136,6 +1194,27 @@ export type LatticeBlur =
   /** A learned filter, W `O x C x F(n, d)`. */
   | { kind: 'learned'; weights: Float32Array; outChannels: number; neighborhood: number };
 
+/** The WebAssembly form of the fixed blur `afterNormaliser` uses for `blur`. */
+function normaliserBlur(lat: Lattice, blur: LatticeBlur): WasmBlur {
+  if (blur.kind === 'gaussian') return { kind: 'gaussian', steps: latticeSteps(lat) };
+  if (blur.kind === 'learned' && blur.neighborhood > 0) {
+    const n = blur.neighborhood;
+    checkNeighborhood(n, lat.d);
+    const F = filterSize(n, lat.d);
+    return { kind: 'learned', taps: latticeTaps(lat, n), F, Wt: gaussianTaps(lat.d, n), O: 1 };
+  }
+  return { kind: 'none' };
+}
+
+/** The WebAssembly form of `blur` for values of C channels (weights checked and re-laid). */
+function wasmBlurOf(lat: Lattice, blur: LatticeBlur, C: number): WasmBlur {
+  if (blur.kind === 'none') return blur;
+  if (blur.kind === 'gaussian') return { kind: 'gaussian', steps: latticeSteps(lat) };
+  const O = blur.outChannels;
+  const F = checkWeights('blurLearned', lat, blur.weights, C, O, blur.neighborhood);
+  return { kind: 'learned', taps: latticeTaps(lat, blur.neighborhood), F, Wt: weightsByTap(blur.weights, O, C, F), O };
+}
+
 function applyBlur(lat: Lattice, S: Float32Array, C: number, blur: LatticeBlur): { B: Float32Array; O: number } {
   switch (blur.kind) {
     case 'none':
@@ -1154,6 +1233,11 @@ function applyBlur(lat: Lattice, S: Float32Array, C: number, blur: LatticeBlur):
  * Depends only on the lattice, so compute it once and pass it to `filterAfter` when reusing.
  */
 export function afterNormaliser(lat: Lattice, blur: LatticeBlur = { kind: 'none' }): Float32Array {
+  const Dw = new Float32Array(lat.nOut);
+  if (ranWasm((k) => wasmFilter(k, lat, null, 1, normaliserBlur(lat, blur), 1, null, Dw))) {
+    for (let p = 0; p < Dw.length; p++) Dw[p] = 1 / (Dw[p] + 1e-20);
+    return Dw;
+  }
   const ones = new Float32Array(lat.nIn).fill(1);
   let S = splat(lat, ones, 1);
   if (blur.kind === 'gaussian') S = blurGaussian(lat, S, 1);
@@ -1182,6 +1266,14 @@ export function filterAfter(
 ): Float32Array {
   const nrm = norm ?? afterNormaliser(lat, blur);
   if (nrm.length < lat.nOut) throw new RangeError(`filterAfter: norm has ${nrm.length} entries, need nOut = ${lat.nOut}`);
+  checkValues('splat', values, C, lat.nIn);
+  const viaWasm = tryWasm((k) => {
+    const wb = wasmBlurOf(lat, blur, C);
+    const y = new Float32Array((wb.kind === 'learned' ? wb.O : C) * lat.nOut);
+    wasmFilter(k, lat, values, C, wb, 1, nrm, y);
+    return y;
+  });
+  if (viaWasm) return viaWasm;
   const S = splat(lat, values, C);
   const { B, O } = applyBlur(lat, S, C, blur);
   const y = slice(lat, B, O);
@@ -1248,10 +1340,13 @@ export function gaussianFilter(
   opts: { alpha?: 'densecrf' | 'none'; out?: Float32Array } = {},
 ): Float32Array {
   const scale = opts.alpha === 'densecrf' ? denseCrfAlpha(lat.d) : 1;
+  checkValues('splat', values, C, lat.nIn);
+  const y = pointBuffer('slice', C, lat.nOut, opts.out);
+  if (ranWasm((k) => wasmFilter(k, lat, values, C, { kind: 'gaussian', steps: latticeSteps(lat) }, scale, null, y))) return y;
   const S = splat(lat, values, C);
   // The splat buffer is ours: ping-pong the passes between it and one more buffer.
   const B = gaussianPassesInto(lat, S, C, false, new Float32Array((lat.M + 1) * C), S);
-  return slice(lat, B, C, opts.out, scale);
+  return slice(lat, B, C, y, scale);
 }
 
 /**
