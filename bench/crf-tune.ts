@@ -11,6 +11,7 @@
  *
  *   node --import tsx bench/crf-tune.ts --per-frame-root training/data-cache/per-frame/maskprop \
  *        [--every 8] [--sxy 30,50,80] [--srgb 5,10,15] [--compat 3,5,10] [--json out.json]
+ *   … --no-crf   scores the saved probabilities alone (the engine's figures, no tuning)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,12 +20,13 @@ import { readNpy } from '../src/formats/npy.js';
 import { boundaryF, evaluateSequence2016, jaccard } from '../src/metrics/davis.js';
 import { type CrfSettings, refineWithCrf } from '../src/tasks/refine.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, machine, requireShared } from './common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, hasFlag, machine, requireShared } from './common.js';
 
 requireShared('davis');
 const root = argValue('per-frame-root');
 if (!root) throw new Error('crf-tune: give --per-frame-root DIR (made by scripts/export-per-frame.ts)');
 const every = Number(argValue('every', '8'));
+const noCrf = hasFlag('no-crf');
 const list = (name: string, fallback: string) => (argValue(name, fallback) as string).split(',').map(Number);
 const grid: CrfSettings[] = [];
 for (const sxy of list('sxy', '30,50,80'))
@@ -85,10 +87,10 @@ for (const fold of ['A', 'B']) {
   const scored = DEV_SEQUENCES.filter((s) => FOLD_A.includes(s) === (fold === 'A'));
   const tuneOn = DEV_SEQUENCES.filter((s) => !scored.includes(s));
   const tuning: Frame[] = [];
-  for (const seq of tuneOn) tuning.push(...(await loadFrames(seq, (t) => t % every === 0)));
+  if (!noCrf) for (const seq of tuneOn) tuning.push(...(await loadFrames(seq, (t) => t % every === 0)));
   let best: { s: CrfSettings; v: number } | undefined;
   const sweep: Array<{ setting: string; J: number; F: number }> = [];
-  for (const s of grid) {
+  for (const s of noCrf ? [] : grid) {
     const r = tuning.map((f) => score(f, s));
     const J = mean(r.map((x) => x.J));
     const F = mean(r.map((x) => x.F));
@@ -96,10 +98,11 @@ for (const fold of ['A', 'B']) {
     if (!best || (J + F) / 2 > best.v) best = { s, v: (J + F) / 2 };
   }
   const none = mean(tuning.map((f) => score(f, null)).map((x) => (x.J + x.F) / 2));
-  const chosen = (best as { s: CrfSettings }).s;
-  console.log(
-    `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (J&F ${(best as { v: number }).v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
-  );
+  const chosen = best?.s ?? null;
+  if (chosen)
+    console.log(
+      `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (J&F ${(best as { v: number }).v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
+    );
   for (const seq of scored) {
     // The official DAVIS-2016 evaluation (frames 1..T-2; J, F and their decay), as bench/davis-masks.ts.
     const frames = await loadFrames(seq, () => true);
@@ -107,18 +110,21 @@ for (const fold of ['A', 'B']) {
     const gts: Uint8Array[] = new Array(T).fill(new Uint8Array(frames[0].gt.length));
     for (const f of frames) gts[f.t] = f.gt.map((v) => (v > 0 ? 1 : 0));
     const res: Record<string, { J: number; F: number; decayJ: number }> = {};
-    for (const [name, s] of [
-      ['none', null],
-      ['demo', DEMO],
-      ['tuned', chosen],
-    ] as const) {
+    const settings: Array<[string, CrfSettings | null]> = noCrf
+      ? [['none', null]]
+      : [
+          ['none', null],
+          ['demo', DEMO],
+          ['tuned', chosen],
+        ];
+    for (const [name, s] of settings) {
       const preds: Uint8Array[] = [...gts];
       for (const f of frames) preds[f.t] = labels(f, s);
       const r = evaluateSequence2016(preds, gts, frames[0].prob.width, frames[0].prob.height, { name: seq });
       res[name] = { J: r.J.mean, F: r.F.mean, decayJ: r.J.decay };
     }
-    report[seq] = { fold, tuned: label(chosen), ...res };
-    const cell = (k: string) => `${res[k].J.toFixed(3)} / ${res[k].F.toFixed(3)} / ${res[k].decayJ.toFixed(3)}`;
+    report[seq] = { fold, setting: label(chosen), ...res };
+    const cell = (k: string) => (res[k] ? `${res[k].J.toFixed(3)} / ${res[k].F.toFixed(3)} / ${res[k].decayJ.toFixed(3)}` : '—');
     const row = `| ${seq} | ${fold} | ${cell('none')} | ${cell('demo')} | ${cell('tuned')} |`;
     rows.push(row);
     console.log(row);
@@ -126,12 +132,11 @@ for (const fold of ['A', 'B']) {
   report[`sweep-${fold}`] = sweep;
 }
 const seqs = DEV_SEQUENCES.map((s) => report[s] as Record<string, { J: number; F: number; decayJ: number }>);
-const m = (k: string, q: 'J' | 'F' | 'decayJ') => mean(seqs.map((r) => r[k][q])).toFixed(3);
+const m = (k: string, q: 'J' | 'F' | 'decayJ') => (seqs[0][k] ? mean(seqs.map((r) => r[k][q])).toFixed(3) : '—');
 console.log('| sequence | fold | no CRF: J / F / J decay | demo CRF | tuned CRF |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
-console.log(
-  `| **mean** | | ${m('none', 'J')} / ${m('none', 'F')} | ${m('demo', 'J')} / ${m('demo', 'F')} | ${m('tuned', 'J')} / ${m('tuned', 'F')} |`,
-);
+const all = (k: string) => (seqs[0][k] ? `${m(k, 'J')} / ${m(k, 'F')} / ${m(k, 'decayJ')}` : '—');
+console.log(`| **mean** | | ${all('none')} | ${all('demo')} | ${all('tuned')} |`);
 const json = argValue('json');
 if (json) writeFileSync(json, JSON.stringify(report, null, 1));

@@ -69,10 +69,12 @@ test('maskprop (warp-only and with appearance) beats the copy floor on a synthet
     ).JF;
   };
   const copy = await jf(createCopyEngine());
-  const warp = await jf(createMaskPropEngine({ appearance: false }));
+  const warp = await jf(createMaskPropEngine({ appearance: false, model: 'none' }));
+  const trainingFree = await jf(createMaskPropEngine({ model: 'none' }));
   const full = await jf(createMaskPropEngine());
   assert.ok(warp > copy + 0.1, `warp-only J&F ${warp} vs copy ${copy}`);
-  assert.ok(full > copy + 0.1, `appearance J&F ${full} vs copy ${copy}`);
+  assert.ok(trainingFree > copy + 0.1, `appearance J&F ${trainingFree} vs copy ${copy}`);
+  assert.ok(full > copy + 0.1, `appearance + propagation network (defaults) J&F ${full} vs copy ${copy}`);
 });
 
 test('an object that leaves the frame and comes back is re-found by the appearance model, not by the warp alone', async () => {
@@ -90,16 +92,19 @@ test('an object that leaves the frame and comes back is re-found by the appearan
     for (let t = back; t < N; t++) v.push(iou(res[t].labels?.data as Uint8Array, gts[t], 1));
     return v.reduce((a, x) => a + x, 0) / v.length;
   };
-  const warp = after(await run(createMaskPropEngine({ appearance: false }), scene));
-  const full = after(await run(createMaskPropEngine(), scene));
+  // The training-free parts (model 'none'), then the defaults with the propagation network.
+  const warp = after(await run(createMaskPropEngine({ appearance: false, model: 'none' }), scene));
+  const full = after(await run(createMaskPropEngine({ model: 'none' }), scene));
+  const withNet = after(await run(createMaskPropEngine(), scene));
   // With weight < 1 the fused logit z_warp + weight * z_app stays negative wherever the warp is
   // certain the object is absent (both logits are clamped to the same bound), so only the
   // re-detection step can bring the object back.
-  const weak = after(await run(createMaskPropEngine({ weight: 0.5 }), scene));
-  const weakNoRedetect = after(await run(createMaskPropEngine({ weight: 0.5, redetect: 0 }), scene));
+  const weak = after(await run(createMaskPropEngine({ weight: 0.5, model: 'none' }), scene));
+  const weakNoRedetect = after(await run(createMaskPropEngine({ weight: 0.5, redetect: 0, model: 'none' }), scene));
   // Once lost, warping cannot bring the object back: its mask stays where the object was.
   assert.ok(warp < 0.2, `warp-only IoU after the return ${warp}`);
-  assert.ok(full > warp + 0.25, `with appearance (defaults) ${full} vs warp-only ${warp}`);
+  assert.ok(full > warp + 0.25, `with appearance ${full} vs warp-only ${warp}`);
+  assert.ok(withNet > warp + 0.25, `with appearance and the network (defaults) ${withNet} vs warp-only ${warp}`);
   assert.ok(weakNoRedetect < 0.2, `weight 0.5 without re-detection, IoU after the return ${weakNoRedetect}`);
   assert.ok(weak > weakNoRedetect + 0.25, `weight 0.5 with re-detection ${weak} vs without ${weakNoRedetect}`);
 });

@@ -78,6 +78,12 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
       "learned VPN colour stage (per-pixel layers' weights in the metadata, the spatial CNN and last 1x1 as the graph); trained on DAVIS dev fold B grey videos (the fold-A model)",
   },
   {
+    name: 'maskprop-propnet',
+    file: 'maskprop-propnet.onnx',
+    description:
+      "maskprop's propagation network (region crop of RGB + coarse probability → object logits, a U-Net); trained on DAVIS dev fold B, synthetic scenes and photograph composites (the fold-A model)",
+  },
+  {
     name: 'mobilenetv2-backbone',
     file: 'mobilenetv2-s16.onnx',
     description:

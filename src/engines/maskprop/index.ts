@@ -1,6 +1,6 @@
 /**
- * Mask propagation (issue 10; ANCHORS §6: MaskTrack / "Mask Propagation Network"), the
- * training-free parts, as a vprop engine for masks with any number of objects.
+ * Mask propagation (issue 10; ANCHORS §6: MaskTrack / "Mask Propagation Network") as a vprop
+ * engine for masks with any number of objects.
  *
  * Per target frame t, from the previous frame g of the pass (given or predicted), at a working
  * size of at most `maxSize` on the longer side (the result is resized back bilinearly):
@@ -20,18 +20,20 @@
  *                  component covers at least that area too, else −L (absent)
  *   p     = soft aggregation of z                  STM's multi-object merge (ANCHORS §5.4; the values
  *                                                   of stpn's `softAggregate`)
- * With `appearance: false` the engine is the warp-only baseline (z_k = zw_k).
+ * With `appearance: false` (and `model: 'none'`) the engine is the warp-only baseline (z_k = zw_k).
  * Propagation network (`model`, propnet.ts; MaskTrack's refinement): per object, a region around
  * the coarse probability, frame and probability cropped and resized, a small U-Net's logits pasted
- * back (absent outside the region). `netInput: 'fused'` refines σ(z_k) after the fusion above;
- * `'warped'` refines w_k and the appearance logit is added to the net's (z_k = zn_k + weight · za_k).
+ * back (absent outside the region). `netInput: 'warped'` (default) refines w_k and the appearance
+ * logit is added to the net's (z_k = zn_k + weight · za_k); `'fused'` refines σ(z_k) after the
+ * fusion above. `model: 'none'` leaves the network out (with `appearance: false`: the warp-only
+ * baseline).
  * `update > 0`: every `update` frames of a pass, the cells of the prediction that are confident
  * (cell mean > 0.9 or < 0.1) join a bounded memory (the last 3 such frames, weighted together as
  * much as the key-frames) and each model is refitted from its current β (3 Newton steps). The
  * memory is per direction and restarts at each pass's key-frame (so it assumes the frames of a
  * pass are predicted in order, as the session does).
- * Defaults ('sum', weight 1, redetect 0.1, update 0) and what each part buys on DAVIS-2016 dev-10:
- * bench/RESULTS.md, "maskprop (issue 10): training-free parts".
+ * Defaults ('sum', weight 1, redetect 0.1, update 0, the bundled network on the warped probability)
+ * and what each part buys on DAVIS-2016 dev-10: bench/RESULTS.md, "maskprop (issue 10)" sections.
  *
  * The probabilities of a prediction are kept in the feature store at the working size under its
  * result key, so the next frame warps them without a resize round trip.
@@ -68,7 +70,7 @@ import {
 import { PropNet } from './propnet.js';
 
 export interface MaskPropOptions {
-  /** Fuse the online appearance model (default true); false = the warp-only baseline. */
+  /** Fuse the online appearance model (default true); false with `model: 'none'` = the warp-only baseline. */
   readonly appearance?: boolean;
   /** How the appearance logit is fused with the warped one: 'sum' (default) or 'gate'. */
   readonly fusion?: 'sum' | 'gate';
@@ -87,11 +89,11 @@ export interface MaskPropOptions {
   /** Longest side of the working size for flow, backbone and fusion (default 480; 0 = the session's). */
   readonly maxSize?: number;
   /**
-   * Propagation network: 'none', a bundled model ('maskprop-propnet') or a path prefix of
-   * PREFIX.onnx (default 'none').
+   * Propagation network: a bundled model (default 'maskprop-propnet'), a path prefix of
+   * PREFIX.onnx, or 'none'.
    */
   readonly model?: string;
-  /** What the network refines: the fused probability (default 'fused') or the warped one. */
+  /** What the network refines: the warped probability (default 'warped') or the fused one. */
   readonly netInput?: 'fused' | 'warped';
   /** ONNX Runtime intra-op threads of the backbone and the network. */
   readonly threads?: number;
@@ -119,10 +121,14 @@ export interface MaskPropTimings {
 export const maskpropEngine: EngineRegistration = {
   name: 'maskprop',
   description:
-    'mask propagation (MaskTrack-style, training-free): the previous mask warped along DIS flow, fused with an online appearance model on MobileNetV2 features fitted to the key-frames, re-detection of lost objects, soft aggregation',
+    'mask propagation (MaskTrack-style): the previous mask warped along DIS flow and refined by a propagation network on a region crop, fused with an online appearance model on MobileNetV2 features fitted to the key-frames, re-detection of lost objects, soft aggregation',
   tasks: ['mask'],
   options: {
-    appearance: { type: 'boolean', default: true, description: 'fuse the online appearance model (false: the warp-only baseline)' },
+    appearance: {
+      type: 'boolean',
+      default: true,
+      description: "fuse the online appearance model (false with model 'none': the warp-only baseline)",
+    },
     fusion: {
       type: 'enum',
       values: ['sum', 'gate'],
@@ -156,14 +162,14 @@ export const maskpropEngine: EngineRegistration = {
     },
     model: {
       type: 'string',
-      default: 'none',
-      description: "propagation network: 'none', bundled 'maskprop-propnet', or a path prefix of PREFIX.onnx",
+      default: 'maskprop-propnet',
+      description: "propagation network: bundled 'maskprop-propnet', a path prefix of PREFIX.onnx, or 'none'",
     },
     netInput: {
       type: 'enum',
-      values: ['fused', 'warped'],
-      default: 'fused',
-      description: 'what the network refines: the probability after the appearance fusion, or the warped one',
+      values: ['warped', 'fused'],
+      default: 'warped',
+      description: 'what the network refines: the warped probability (the appearance logit is added after), or the fused one',
     },
     threads: { type: 'number', integer: true, min: 1, affectsResult: false, description: 'ONNX Runtime intra-op threads' },
     timings: {
@@ -222,8 +228,8 @@ export function createMaskPropEngine(options: MaskPropOptions = {}, signature = 
   let fitted: Fitted | undefined;
   const passes = new Map<number, PassState>();
 
-  const modelSpec = options.model ?? 'none';
-  const netInput = options.netInput ?? 'fused';
+  const modelSpec = options.model ?? 'maskprop-propnet';
+  const netInput = options.netInput ?? 'warped';
   let net: Promise<PropNet> | undefined;
   const networkOf = (): Promise<PropNet> | undefined => {
     if (modelSpec === 'none') return undefined;
