@@ -12,7 +12,6 @@ import { runEval } from './eval.js';
 import { runFlow } from './flow.js';
 import { runInfo } from './info.js';
 import { runPropagate } from './propagate.js';
-import { runServe, runWorker } from './serve.js';
 import { runTrain } from './train.js';
 
 /** The package version (package.json two levels up from src/cli and from dist/cli). */
@@ -191,7 +190,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-upload-mb <n>', 'largest upload', intArg(1), 2048)
     .option('--max-frames <n>', 'most frames per video', intArg(1), 10_000)
     .option('-q, --quiet', 'less output')
-    .action((o) => run(() => runServe(o, packageVersion()))());
+    // serve and worker load fastify and bullmq (about 0.7 s of start-up): imported by these commands only.
+    .action((o) => run(async () => (await import('./serve.js')).runServe(o, packageVersion()))());
 
   program
     .command('worker')
@@ -202,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--lock-ms <n>', "a dead worker's job is taken over this long after its last lock renewal", intArg(1000), 30_000)
     .option('--stalled-ms <n>', 'how often to look for jobs of dead workers', intArg(500), 30_000)
     .option('-q, --quiet', 'no log lines')
-    .action((o) => run(() => runWorker(o))());
+    .action((o) => run(async () => (await import('./serve.js')).runWorker(o))());
 
   program
     .command('train')

@@ -70,6 +70,8 @@ interface LatticeCache {
   taps: Map<number, Int32Array>;
   /** Lookup table of the final vertex set by key (see `hashKeys`): the build's, kept. */
   table?: Int32Array;
+  /** The vertices in key-hash order, for `matchVertices`. */
+  hashOrder?: HashOrder;
 }
 
 /** Keys must stay well inside int32; elevated coordinates beyond this are rejected as input errors. */
@@ -471,6 +473,54 @@ export function buildLattice(inFeatures: Float32Array, nIn: number, outFeatures:
 export function matchVertices(target: Lattice, source: Lattice): Int32Array {
   if (target.d !== source.d) throw new RangeError(`matchVertices: dimensions differ (${target.d} vs ${source.d})`);
   const d = source.d;
+  if (!target.cache.hashOrder || !source.cache.hashOrder) return probeVertices(target, source);
+  // Both lattices' vertices sorted by key hash (`prepareMatching`, once per lattice: a video
+  // engine matches each lattice against many others), then one merge: two sequential streams
+  // instead of a hash-table probe, i.e. a cache miss or two, per target vertex. Equal hashes are
+  // confirmed by comparing the keys (stored in the same order), so the result is exact and the
+  // same as probing: each key has at most one vertex per lattice.
+  const T = sortedByHash(target);
+  const S = sortedByHash(source);
+  const th = T.hashes;
+  const sh = S.hashes;
+  const tk = T.keys;
+  const sk = S.keys;
+  const MT = target.M;
+  const MS = source.M;
+  const out = new Int32Array(MT);
+  let i = 0;
+  let j = 0;
+  while (i < MT && j < MS) {
+    const a = th[i];
+    const b = sh[j];
+    if (a < b) i++;
+    else if (a > b) j++;
+    else {
+      // A run of equal hashes on each side (almost always one vertex each).
+      let i2 = i + 1;
+      while (i2 < MT && th[i2] === a) i2++;
+      let j2 = j + 1;
+      while (j2 < MS && sh[j2] === a) j2++;
+      for (let u = i; u < i2; u++) {
+        for (let w = j; w < j2; w++) {
+          let c = 0;
+          while (c < d && tk[u * d + c] === sk[w * d + c]) c++;
+          if (c === d) {
+            out[T.ids[u]] = S.ids[w] + 1;
+            break;
+          }
+        }
+      }
+      i = i2;
+      j = j2;
+    }
+  }
+  return out;
+}
+
+/** `matchVertices` without prepared hash orders: each target key looked up in the source's table. */
+function probeVertices(target: Lattice, source: Lattice): Int32Array {
+  const d = source.d;
   const table = lookupTable(source);
   const mask = table.length - 1;
   const sk = source.keys;
@@ -495,6 +545,73 @@ export function matchVertices(target: Lattice, source: Lattice): Int32Array {
     }
   }
   return out;
+}
+
+/**
+ * Sorts a lattice's vertices by key hash (memoised on it; 4 (d + 2) bytes per vertex) so that
+ * `matchVertices` between two prepared lattices is a merge instead of a probe per vertex: worth it
+ * for a lattice matched against several others, as the bilateral engine's per-frame lattices are.
+ * Call it where the lattice is built (a pool's worker, say); the maps are the same either way.
+ */
+export function prepareMatching(lat: Lattice): void {
+  sortedByHash(lat);
+}
+
+/** A lattice's vertices in ascending order of their key hash (`matchVertices`; memoised on the lattice). */
+interface HashOrder {
+  /** `M`: finished key hashes, ascending (as signed int32). */
+  readonly hashes: Int32Array;
+  /** `M`: the vertex id at each position. */
+  readonly ids: Int32Array;
+  /** `M x d`: the vertex keys in the same order. */
+  readonly keys: Int32Array;
+}
+
+function sortedByHash(lat: Lattice): HashOrder {
+  if (lat.cache.hashOrder) return lat.cache.hashOrder;
+  const { d, M, keys } = lat;
+  const hash = new Int32Array(M);
+  for (let v = 0; v < M; v++) {
+    const kb = v * d;
+    let h = 0;
+    for (let i = 0; i < d; i++) h = Math.imul(h + keys[kb + i], 1664525);
+    hash[v] = finishHash(h);
+  }
+  // LSD radix sort of the ids by hash (3 passes of 11, 11 and 10 bits; the sign bit flipped so
+  // that the order is the signed one): stable, O(M).
+  let ids = new Int32Array(M);
+  let tmp = new Int32Array(M);
+  for (let v = 0; v < M; v++) ids[v] = v;
+  const count = new Int32Array(2048);
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let v = 0; v < M; v++) count[((hash[v] ^ 0x80000000) >>> shift) & 2047]++;
+    let sum = 0;
+    for (let b = 0; b < 2048; b++) {
+      const c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (let p = 0; p < M; p++) {
+      const v = ids[p];
+      tmp[count[((hash[v] ^ 0x80000000) >>> shift) & 2047]++] = v;
+    }
+    const t = ids;
+    ids = tmp;
+    tmp = t;
+  }
+  const hashes = tmp; // reuse: the sorted hashes overwrite the scratch
+  const sortedKeys = new Int32Array(M * d);
+  for (let p = 0; p < M; p++) {
+    const v = ids[p];
+    hashes[p] = hash[v];
+    const src = v * d;
+    const dst = p * d;
+    for (let i = 0; i < d; i++) sortedKeys[dst + i] = keys[src + i];
+  }
+  const order: HashOrder = { hashes, ids, keys: sortedKeys };
+  lat.cache.hashOrder = order;
+  return order;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PropertyMap } from '../core/types.js';
@@ -85,7 +85,8 @@ export class FrameStore implements ResultStore {
     if (map.confidence) parts.push(new Uint8Array(map.confidence.buffer, map.confidence.byteOffset, map.confidence.byteLength));
     const final = this.path(index);
     const tmp = `${final}.partial`;
-    writeFileSync(tmp, Buffer.concat(parts));
+    // Part by part: a map is megabytes, and concatenating it first cost a copy per write.
+    writeParts(tmp, parts);
     renameSync(tmp, final);
   }
 
@@ -110,6 +111,19 @@ export class FrameStore implements ResultStore {
     const data = f.slice(0, n * head.channels);
     const confidence = head.confidence ? f.slice(n * head.channels) : undefined;
     return { width: head.width, height: head.height, channels: head.channels, data, confidence };
+  }
+}
+
+/** Writes `parts` one after another to a new file at `path` (the same bytes as their concatenation). */
+function writeParts(path: string, parts: readonly Uint8Array[]): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const part of parts) {
+      let done = 0;
+      while (done < part.byteLength) done += writeSync(fd, part, done, part.byteLength - done);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type { RgbFrame, Task } from '../../core/types.js';
 import { cbOf, crOf, lumaOf } from '../../formats/color.js';
-import { buildLattice, type Lattice, splat } from '../../ops/lattice.js';
+import { buildLattice, type Lattice, prepareMatching, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace, slic } from '../../ops/slic.js';
 import { superpixelVpnFeatures } from '../../ops/superpixel-features.js';
 import { Rng } from '../../util/rng.js';
@@ -136,6 +136,9 @@ export function buildFramePoints(input: PointInput, t: number, cfg: FrameFeature
   const { features, count } = input;
   const latA = buildLattice(scaleFeatures(features, count, cfg.scalesA), count, null, count, 6);
   const latB = buildLattice(scaleFeatures(features, count, cfg.scalesB), count, null, count, 6);
+  // Every frame's lattices are matched by key against other frames' (as a target and as a guide).
+  prepareMatching(latA);
+  prepareMatching(latB);
   const ones = new Float32Array(count).fill(1);
   return { t, count, sp: input.sp, index: input.index, latA, latB, onesA: splat(latA, ones, 1), onesB: splat(latB, ones, 1) };
 }
