@@ -12,6 +12,7 @@
  *   node --import tsx bench/crf-tune.ts --per-frame-root training/data-cache/per-frame/maskprop \
  *        [--every 8] [--sxy 30,50,80] [--srgb 5,10,15] [--compat 3,5,10] [--json out.json]
  *   … --no-crf   scores the saved probabilities alone (the engine's figures, no tuning)
+ *   … --fold A|B  one fold only (run the two in parallel)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,7 +84,8 @@ console.log(`# DenseCRF tuned per fold on ${root}, ${machine()}, ${new Date().to
 console.log(`# grid: ${grid.length} settings, tuning frames every ${every}; smoothness kernel sxy 3 compat 3, 5 iterations`);
 const report: Record<string, unknown> = {};
 const rows: string[] = [];
-for (const fold of ['A', 'B']) {
+const folds = argValue('fold') ? [argValue('fold') as string] : ['A', 'B'];
+for (const fold of folds) {
   const scored = DEV_SEQUENCES.filter((s) => FOLD_A.includes(s) === (fold === 'A'));
   const tuneOn = DEV_SEQUENCES.filter((s) => !scored.includes(s));
   const tuning: Frame[] = [];
@@ -131,7 +133,7 @@ for (const fold of ['A', 'B']) {
   }
   report[`sweep-${fold}`] = sweep;
 }
-const seqs = DEV_SEQUENCES.map((s) => report[s] as Record<string, { J: number; F: number; decayJ: number }>);
+const seqs = DEV_SEQUENCES.filter((s) => report[s]).map((s) => report[s] as Record<string, { J: number; F: number; decayJ: number }>);
 const m = (k: string, q: 'J' | 'F' | 'decayJ') => (seqs[0][k] ? mean(seqs.map((r) => r[k][q])).toFixed(3) : '—');
 console.log('| sequence | fold | no CRF: J / F / J decay | demo CRF | tuned CRF |');
 console.log('|---|---|---|---|---|');

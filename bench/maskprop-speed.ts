@@ -6,17 +6,46 @@
  * the progress-event intervals: frame decode, result labels), and the `fit` time.
  *
  *   node --import tsx bench/maskprop-speed.ts [--sequence blackswan] [--frames 30] \
- *        [--configs "appearance=false;weight=1;fusion=gate"]
+ *        [--configs "appearance=false;weight=1;fusion=gate"] [--long 1000 [--long-size 320x240]]
+ *
+ * `--long N`: first, memory (RSS every 100 frames) while the engine with its defaults propagates a
+ * synthetic video of N frames (the session's bounded feature store; as bench/bilateral-speed.ts).
  */
 import { parseOptions } from '../src/core/options.js';
 import { createMaskPropEngine, type MaskPropOptions, type MaskPropTimings, maskpropEngine } from '../src/engines/maskprop/index.js';
+import { openVideo } from '../src/session/open.js';
 import { PropagationSession } from '../src/session/session.js';
+import { createScene, sceneFrameSource } from '../src/synth/index.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, davisRoot, machine, median, requireShared } from './common.js';
 
 requireShared('davis');
 const seq = argValue('sequence', 'blackswan') as string;
 const frames = Number(argValue('frames', '30'));
+const longFrames = Number(argValue('long', '0'));
+if (longFrames > 0) {
+  const [lw, lh] = (argValue('long-size', '320x240') as string).split('x').map(Number);
+  const long = createScene({ seed: 5, width: lw, height: lh, frames: longFrames, objects: 1 });
+  const s = await openVideo(sceneFrameSource(long), { task: 'mask', engine: createMaskPropEngine(), memoryFrames: 12 });
+  s.addKeyframe(0, { mask: long.render(0).labels });
+  const samples: string[] = [];
+  let first = 0;
+  let peak = 0;
+  const t0 = performance.now();
+  for await (const r of s.propagate({ direction: 'forward' })) {
+    if (r.index > 0 && r.index % 100 === 0) {
+      const rss = process.memoryUsage().rss / 2 ** 20;
+      if (!first) first = rss;
+      peak = Math.max(peak, rss);
+      samples.push(`${r.index}:${rss.toFixed(0)}`);
+    }
+  }
+  await s.dispose();
+  console.log(
+    `long run (defaults): ${longFrames} frames ${lw}x${lh} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB at frame ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`,
+  );
+}
+
 const configs = (argValue('configs', 'appearance=false;weight=1;fusion=gate') as string).split(';').map((c) => c.trim());
 console.log(`# maskprop speed, ${seq} frames 0..${frames}, ${machine()}, ${new Date().toISOString()}`);
 console.log('config | step median ms | backbone | flow | appearance | network | rest (warp, fusion, resize) | engine total | fit ms');

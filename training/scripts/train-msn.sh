@@ -6,7 +6,8 @@
 #   training/scripts/train-msn.sh                 # everything
 #   training/scripts/train-msn.sh mask-foldA      # some targets
 #
-# Targets: data (the mask tables of both engines), color-data (stpn's colour tables), mask-fold{A,B}
+# Targets: data (the mask tables of both engines; maskprop without its propagation network
+# (model=none), as the committed selectors were made, so no DAVIS-trained weights enter the tables), color-data (stpn's colour tables), mask-fold{A,B}
 # and mask (one selector for every mask engine, trained on both engines' tables),
 # mask-maskprop-fold{A,B} (maskprop's own selector, its tables only), color-fold{A,B} and color
 # (the colour selector, on stpn's colour tables; PSNR margins 0.25 / 0.5 dB).
@@ -20,7 +21,7 @@ STEPS=${STEPS:-800}
 NICE="nice -n ${NICE_LEVEL:-10}"
 FOLD_A=blackswan,bmx-trees,breakdance,camel,car-roundabout
 FOLD_B=cows,dog,goat,kite-surf,parkour
-SETS=${MSN_SETS:-mask-bilateral,mask-maskprop}
+SETS=${MSN_SETS:-mask-bilateral,mask-maskprop-model-none}
 # Colour labels: good within 0.25 dB of the target's best candidate, bad within 0.5 dB of its worst
 # (the seed gives margins only for IoU; these were fixed from the spread of the first dumped table,
 # blackswan's, 0-2.4 dB per target, before any colour selector was trained or scored).
@@ -28,7 +29,7 @@ COLOR=(--task color --good-margin 0.25 --bad-margin 0.5)
 
 data() {
   $NICE node --import tsx scripts/export-msn-data.ts davis --engine bilateral
-  $NICE node --import tsx scripts/export-msn-data.ts davis --engine maskprop
+  $NICE node --import tsx scripts/export-msn-data.ts davis --engine maskprop:model=none
 }
 
 color_data() {
@@ -49,8 +50,8 @@ run() {
     mask-foldA) train msn-mask-foldA ../training/models/msn-mask-foldA --train $FOLD_B --val $FOLD_A ;;
     mask-foldB) train msn-mask-foldB ../training/models/msn-mask-foldB --train $FOLD_A --val $FOLD_B ;;
     mask) train msn-mask ../src/models/weights/msn-mask --train $FOLD_A,$FOLD_B ;;
-    mask-maskprop-foldA) SETS=mask-maskprop train msn-maskprop-foldA ../training/models/msn-maskprop-foldA --train $FOLD_B --val $FOLD_A ;;
-    mask-maskprop-foldB) SETS=mask-maskprop train msn-maskprop-foldB ../training/models/msn-maskprop-foldB --train $FOLD_A --val $FOLD_B ;;
+    mask-maskprop-foldA) SETS=mask-maskprop-model-none train msn-maskprop-foldA ../training/models/msn-maskprop-foldA --train $FOLD_B --val $FOLD_A ;;
+    mask-maskprop-foldB) SETS=mask-maskprop-model-none train msn-maskprop-foldB ../training/models/msn-maskprop-foldB --train $FOLD_A --val $FOLD_B ;;
     color-data) color_data ;;
     color-foldA) SETS=color-stpn train msn-color-foldA ../training/models/msn-color-foldA --train $FOLD_B --val $FOLD_A "${COLOR[@]}" ;;
     color-foldB) SETS=color-stpn train msn-color-foldB ../training/models/msn-color-foldB --train $FOLD_A --val $FOLD_B "${COLOR[@]}" ;;

@@ -7,8 +7,8 @@
 #   training/scripts/train-vpn.sh mask-foldA       # some targets
 #
 # Targets: data (stage-0 unaries of DAVIS dev-10), identity (the untrained nets = BNN-Identity, the
-# engine tests' models), mask-fold{A,B} (stage 1 on stage-0 unaries), per-frame-data (maskprop's
-# output on every dev frame), mask-pf-fold{A,B} (stage 1 fusing maskprop's probabilities, VPN-DeepLab's
+# engine tests' models), mask-fold{A,B} (stage 1 on stage-0 unaries), per-frame-data (maskprop's (model=none:
+# no DAVIS-trained weights) output on every dev frame), mask-pf-fold{A,B} (stage 1 fusing maskprop's probabilities, VPN-DeepLab's
 # place), color-data, color-fold{A,B} (the colour stage), mask and color
 # (the bundled models: copies of the fold-A models, as the other bundled DAVIS-trained models).
 #
@@ -41,7 +41,7 @@ run() {
       --export models/vpn-color-identity --fixture ../test/fixtures/vpn-color/vpn-color-identity.json) ;;
     mask-foldA) train vpn-mask-foldA vpn $FOLD_B $FOLD_A ;;
     mask-foldB) train vpn-mask-foldB vpn $FOLD_A $FOLD_B ;;
-    per-frame-data) $NICE node --import tsx scripts/export-per-frame.ts --engine maskprop ;;
+    per-frame-data) $NICE node --import tsx scripts/export-per-frame.ts --engine maskprop:model=none ;;
     mask-pf-foldA) train vpn-mask-pf-foldA vpn $FOLD_B $FOLD_A "${PF[@]}" ;;
     mask-pf-foldB) train vpn-mask-pf-foldB vpn $FOLD_A $FOLD_B "${PF[@]}" ;;
     color-data) $NICE node --import tsx scripts/export-vpn-color-data.ts ;;
