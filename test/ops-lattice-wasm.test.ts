@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   afterNormaliser,
   blurGaussian,
@@ -354,6 +356,30 @@ describe('WebAssembly splat, blur, slice and filters: equal to the TypeScript ke
     assert.equal(latticeWasmMemoryBytes(), 0);
     assert.deepEqual(gaussianFilter(run(), x, 8), want);
     assert.equal(latticeBackend(), 'wasm');
+  });
+
+  test('lattices used in one synchronous loop are not kept alive (only the last one is resident)', () => {
+    // A WeakRef to the resident lattice kept every lattice it ever pointed to alive until the
+    // synchronous job ended: DenseCRF over many frames in one loop ran out of memory.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    setLatticeBackend('auto');
+    const d = 4;
+    const r = rng(601);
+    const N = 100_000;
+    const f = rasterFeatures(d, 400, 250, r);
+    const x = randomArray(N, r, 0, 1);
+    const perLattice = N * (d + 1) * 8; // vertex ids and weights
+    gaussianFilter(buildLattice(f, N, null, N, d), x, 1);
+    gc();
+    const base = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 20; i++) gaussianFilter(buildLattice(f, N, null, N, d), x, 1);
+    gc();
+    const grown = process.memoryUsage().arrayBuffers - base;
+    assert.ok(
+      grown < 3 * perLattice,
+      `array buffers grew by ${(grown / 2 ** 20).toFixed(1)} MiB over 20 lattices of ${(perLattice / 2 ** 20).toFixed(1)} MiB`,
+    );
   });
 });
 

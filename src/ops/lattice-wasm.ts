@@ -267,7 +267,12 @@ function i32View(k: Kernels, ptr: number, len: number): Int32Array {
 
 /** What of one lattice is in the WebAssembly memory, and where. */
 interface Resident {
-  readonly lat: WeakRef<Lattice>;
+  /**
+   * The lattice itself, held strongly (one lattice at a time): a WeakRef would keep every lattice
+   * it ever pointed to alive until the current synchronous job ends (KeepDuringJob), so a
+   * synchronous loop of builds and filters (DenseCRF over many frames) grew without bound.
+   */
+  readonly lat: Lattice;
   readonly vertexIds: Int32Array;
   readonly bary: Float32Array;
   readonly ids: number;
@@ -286,7 +291,7 @@ let resident: Resident | null = null;
 /** Makes `lat`'s vertex ids and weights resident (copying them in unless they are already). */
 function residentFor(k: Kernels, lat: Lattice): Resident {
   const r = resident;
-  if (r && r.lat.deref() === lat && r.vertexIds === lat.vertexIds && r.bary === lat.bary) return r;
+  if (r && r.lat === lat && r.vertexIds === lat.vertexIds && r.bary === lat.bary) return r;
   resident = null;
   const len = lat.nPoints * (lat.d + 1);
   const a = new Arena(heapStart);
@@ -296,7 +301,7 @@ function residentFor(k: Kernels, lat: Lattice): Resident {
   i32View(k, ids, len).set(lat.vertexIds.subarray(0, len));
   f32View(k, baryPtr, len).set(lat.bary.subarray(0, len));
   resident = {
-    lat: new WeakRef(lat),
+    lat,
     vertexIds: lat.vertexIds,
     bary: lat.bary,
     ids,
@@ -387,7 +392,7 @@ export function wasmBuild(
   i32View(k, keysPtr, keys.length).set(keys);
   i32View(k, tablePtr, cap).set(table);
   resident = {
-    lat: new WeakRef(lat),
+    lat,
     vertexIds: lat.vertexIds,
     bary: lat.bary,
     ids,
