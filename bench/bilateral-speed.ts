@@ -10,7 +10,7 @@
 import { type BilateralTimings, createBilateralEngine } from '../src/engines/bilateral/index.js';
 import { openVideo } from '../src/session/open.js';
 import { createScene, sceneFrameSource } from '../src/synth/index.js';
-import { argValue, machine, median } from './common.js';
+import { argValue, longRunMemory, machine, median } from './common.js';
 
 const frames = Number(argValue('frames', '40'));
 const longFrames = Number(argValue('long', '1000'));
@@ -18,27 +18,7 @@ const [lw, lh] = (argValue('long-size', '320x240') as string).split('x').map(Num
 console.log(`# bilateral engine speed, ${machine()}, ${new Date().toISOString()}`);
 
 // Memory over a long synthetic video.
-{
-  const long = createScene({ seed: 5, width: lw, height: lh, frames: longFrames, objects: 1 });
-  const s = await openVideo(sceneFrameSource(long), { task: 'mask', engine: createBilateralEngine(), memoryFrames: 12 });
-  s.addKeyframe(0, { mask: long.render(0).labels });
-  const samples: string[] = [];
-  let first = 0;
-  let peak = 0;
-  const t0 = performance.now();
-  for await (const r of s.propagate({ direction: 'forward' })) {
-    if (r.index > 0 && r.index % 100 === 0) {
-      const rss = process.memoryUsage().rss / 2 ** 20;
-      if (!first) first = rss;
-      peak = Math.max(peak, rss);
-      samples.push(`${r.index}:${rss.toFixed(0)}`);
-    }
-  }
-  await s.dispose();
-  console.log(
-    `long run: ${longFrames} frames ${lw}x${lh} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB at frame ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`,
-  );
-}
+console.log(`long run: ${await longRunMemory(createBilateralEngine(), longFrames, lw, lh)}`);
 
 // Per-frame time at 854x480, one object, through the session (frame times from progress events).
 const scene = createScene({ seed: 3, width: 854, height: 480, frames: frames + 1, objects: 1 });

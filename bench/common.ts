@@ -4,10 +4,13 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IndexedFrame, PropertyMap, RgbFrame, Task } from '../src/core/types.js';
+import type { Engine } from '../src/engines/types.js';
 import { pilRgbToYcbcr } from '../src/formats/color.js';
 import { MsnScorer } from '../src/memory/msn.js';
 import { type GuidePolicy, selected } from '../src/memory/policy.js';
 import { psnr, vpnComposeOutput } from '../src/metrics/color.js';
+import { openVideo } from '../src/session/open.js';
+import { createScene, sceneFrameSource } from '../src/synth/index.js';
 import { composeColor } from '../src/tasks/color/index.js';
 import type { FrameSource } from '../src/video/types.js';
 
@@ -187,4 +190,28 @@ export function box3(src: Float32Array, C: number, W: number, H: number): Float3
     }
   }
   return out;
+}
+
+/**
+ * Memory over a long video: `engine` propagates a synthetic one-object scene of `frames` frames
+ * (seed 5) forward from frame 0's mask; RSS is sampled every 100 frames. Returns the report line.
+ */
+export async function longRunMemory(engine: Engine, frames: number, width: number, height: number): Promise<string> {
+  const long = createScene({ seed: 5, width, height, frames, objects: 1 });
+  const s = await openVideo(sceneFrameSource(long), { task: 'mask', engine, memoryFrames: 12 });
+  s.addKeyframe(0, { mask: long.render(0).labels });
+  const samples: string[] = [];
+  let first = 0;
+  let peak = 0;
+  const t0 = performance.now();
+  for await (const r of s.propagate({ direction: 'forward' })) {
+    if (r.index > 0 && r.index % 100 === 0) {
+      const rss = process.memoryUsage().rss / 2 ** 20;
+      if (!first) first = rss;
+      peak = Math.max(peak, rss);
+      samples.push(`${r.index}:${rss.toFixed(0)}`);
+    }
+  }
+  await s.dispose();
+  return `${frames} frames ${width}x${height} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB at frame ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`;
 }

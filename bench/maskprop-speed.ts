@@ -13,11 +13,9 @@
  */
 import { parseOptions } from '../src/core/options.js';
 import { createMaskPropEngine, type MaskPropOptions, type MaskPropTimings, maskpropEngine } from '../src/engines/maskprop/index.js';
-import { openVideo } from '../src/session/open.js';
 import { PropagationSession } from '../src/session/session.js';
-import { createScene, sceneFrameSource } from '../src/synth/index.js';
 import { openDavis } from '../src/video/davis.js';
-import { argValue, davisRoot, machine, median, requireShared } from './common.js';
+import { argValue, davisRoot, longRunMemory, machine, median, requireShared } from './common.js';
 
 requireShared('davis');
 const seq = argValue('sequence', 'blackswan') as string;
@@ -25,25 +23,7 @@ const frames = Number(argValue('frames', '30'));
 const longFrames = Number(argValue('long', '0'));
 if (longFrames > 0) {
   const [lw, lh] = (argValue('long-size', '320x240') as string).split('x').map(Number);
-  const long = createScene({ seed: 5, width: lw, height: lh, frames: longFrames, objects: 1 });
-  const s = await openVideo(sceneFrameSource(long), { task: 'mask', engine: createMaskPropEngine(), memoryFrames: 12 });
-  s.addKeyframe(0, { mask: long.render(0).labels });
-  const samples: string[] = [];
-  let first = 0;
-  let peak = 0;
-  const t0 = performance.now();
-  for await (const r of s.propagate({ direction: 'forward' })) {
-    if (r.index > 0 && r.index % 100 === 0) {
-      const rss = process.memoryUsage().rss / 2 ** 20;
-      if (!first) first = rss;
-      peak = Math.max(peak, rss);
-      samples.push(`${r.index}:${rss.toFixed(0)}`);
-    }
-  }
-  await s.dispose();
-  console.log(
-    `long run (defaults): ${longFrames} frames ${lw}x${lh} in ${((performance.now() - t0) / 1000).toFixed(0)} s; RSS MiB at frame ${samples.join(' ')}; growth after frame 100: ${(peak - first).toFixed(0)} MiB`,
-  );
+  console.log(`long run (defaults): ${await longRunMemory(createMaskPropEngine(), longFrames, lw, lh)}`);
 }
 
 const configs = (argValue('configs', 'appearance=false;weight=1;fusion=gate') as string).split(';').map((c) => c.trim());
