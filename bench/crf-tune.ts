@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { PropertyMap, RgbFrame } from '../src/core/types.js';
 import { readNpy } from '../src/formats/npy.js';
 import { boundaryF, evaluateSequence2016, jaccard } from '../src/metrics/davis.js';
+import { probabilitiesToLabels } from '../src/tasks/maps.js';
 import { type CrfSettings, refineWithCrf } from '../src/tasks/refine.js';
 import { openDavis } from '../src/video/davis.js';
 import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, hasFlag, machine, requireShared } from './common.js';
@@ -59,17 +60,13 @@ async function loadFrames(seq: string, pick: (t: number, T: number) => boolean):
   return out;
 }
 
-/** The session's labels: the object where it is the most probable channel. */
 function labels(f: Frame, s: CrfSettings | null): Uint8Array {
   const p = s ? refineWithCrf(f.prob, f.frame, s) : f.prob;
-  const n = p.width * p.height;
-  const pred = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < p.channels; c++) if (p.data[c * n + i] > p.data[best * n + i]) best = c;
-    pred[i] = best > 0 ? 1 : 0;
-  }
-  return pred;
+  // The session's argmax, every object channel mapped to 1 (DAVIS-2016 has one object).
+  return probabilitiesToLabels(
+    p,
+    Uint8Array.from({ length: p.channels }, (_, c) => (c > 0 ? 1 : 0)),
+  ).data;
 }
 
 function score(f: Frame, s: CrfSettings | null): { J: number; F: number } {
