@@ -97,11 +97,13 @@ export function smear(labels: Int32Array, values: Float32Array, C: number, n: nu
   }
   const count = values.length / C;
   const out = new Float32Array(C * n);
+  // The first channel's pass checks the labels (a separate pass would read them once more).
   for (let i = 0; i < n; i++) {
     const l = labels[i];
     if (l >>> 0 >= count) throw badLabel(l, i, count);
+    out[i] = values[l];
   }
-  for (let c = 0; c < C; c++) {
+  for (let c = 1; c < C; c++) {
     const vo = c * count;
     const po = c * n;
     for (let i = 0; i < n; i++) out[po + i] = values[vo + labels[i]];

@@ -519,7 +519,9 @@ export class PropagationSession {
     const bwdPass: PassKey | undefined = seg.backward ? { start: seg.right as number, step: -1 } : undefined;
     const emit = async (t: number, f: PropertyMap | undefined, b: PropertyMap | undefined): Promise<PropagationResult> => {
       const m = this.mergeAt(seg, t, f, b, fwdPass, bwdPass);
-      this.merged.set(t, sig, m);
+      // A single pass's map is already stored under its pass signature (a resumed run finds it
+      // there): storing it again would write every frame's map twice.
+      if (m !== f && m !== b) this.merged.set(t, sig, m);
       return this.result(t, m, run);
     };
     if (fwdPass && bwdPass) {

@@ -36,6 +36,45 @@ export function probabilitiesToLabels(p: PropertyMap, idOf?: ArrayLike<number>):
   return { width: p.width, height: p.height, data: out };
 }
 
+/**
+ * The mask task's result in one pass over the map: each pixel's argmax channel (ties go to the
+ * lower channel) as `idOf[channel]`, and per object `ids[k]` (channel k + 1) its presence, argmax
+ * pixel count and peak probability. The same as `probabilitiesToLabels(p, idOf)` with
+ * `objectPresence(p, ids, argmax)`, without the intermediate argmax image and its passes.
+ */
+export function labelsAndPresence(
+  p: PropertyMap,
+  ids: readonly number[],
+  idOf: ArrayLike<number>,
+): { labels: LabelImage; objects: ObjectPresence[] } {
+  const n = p.width * p.height;
+  const C = p.channels;
+  const d = p.data;
+  const out = new Uint8Array(n);
+  const pixels = new Int32Array(C);
+  const peak = new Float32Array(C);
+  const lut = Uint8Array.from({ length: C }, (_, c) => idOf[c]);
+  for (let i = 0; i < n; i++) {
+    let best = d[i];
+    let bc = 0;
+    for (let c = 1; c < C; c++) {
+      const v = d[c * n + i];
+      if (v > peak[c]) peak[c] = v;
+      if (v > best) {
+        best = v;
+        bc = c;
+      }
+    }
+    out[i] = lut[bc];
+    pixels[bc]++;
+  }
+  const objects = ids.map((id, k) => {
+    const c = k + 1;
+    return { id, present: (pixels[c] ?? 0) > 0, pixels: pixels[c] ?? 0, score: c < C ? peak[c] : 0 };
+  });
+  return { labels: { width: p.width, height: p.height, data: out }, objects };
+}
+
 /** Largest label value in a label image. */
 export function maxLabel(labels: LabelImage): number {
   let m = 0;

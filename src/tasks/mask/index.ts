@@ -6,7 +6,7 @@
 import { InputError } from '../../core/errors.js';
 import type { Annotation, BinaryMask, LabelImage, PropertyMap, Size } from '../../core/types.js';
 import { labelsAtSize } from '../annotation.js';
-import { labelIds, labelsToProbabilities, objectPresence, probabilitiesToLabels } from '../maps.js';
+import { labelIds, labelsAndPresence, labelsToProbabilities } from '../maps.js';
 import { refineWithCrf } from '../refine.js';
 import type { AnnotationContext, ChannelLayout, KeyframeContent, TaskDefinition } from '../types.js';
 
@@ -112,13 +112,7 @@ export const maskTask: TaskDefinition = {
   },
 
   async toResult(p, layout) {
-    const ids = channelIds(layout);
-    const argmax = probabilitiesToLabels(p);
-    // A plain loop: TypedArray.prototype.map calls a closure per pixel (several ms a frame at 854x480).
-    const data = new Uint8Array(argmax.data.length);
-    for (let i = 0; i < data.length; i++) data[i] = ids[argmax.data[i]];
-    const labels = { width: p.width, height: p.height, data };
-    return { labels, objects: objectPresence(p, layout.objectIds ?? [], argmax.data) };
+    return labelsAndPresence(p, layout.objectIds ?? [], channelIds(layout));
   },
 
   refinements: { crf: (p, frame) => refineWithCrf(p, frame) },
