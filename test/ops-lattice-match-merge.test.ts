@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildLattice, type Lattice, matchVertices, prepareMatching } from '../src/ops/lattice.js';
+import { buildLattice, gatherMatched, type Lattice, matchVertices, prepareMatching } from '../src/ops/lattice.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -99,4 +99,59 @@ test('matchVertices handles empty lattices', () => {
   prepareMatching(one);
   assert.deepEqual([...matchVertices(empty, one)], []);
   assert.deepEqual([...matchVertices(one, empty)], [0]);
+});
+
+/** V[v+1][c] += w S[map[v]][c], D[v+1] += N[map[v]] through the reference map. */
+function gatherReference(
+  target: Lattice,
+  source: Lattice,
+  S: Float32Array,
+  N: Float32Array,
+  C: number,
+  w: number,
+  V: Float32Array,
+  D: Float32Array,
+): void {
+  const map = reference(target, source);
+  for (let v = 0; v < target.M; v++) {
+    if (map[v] === 0) continue;
+    for (let c = 0; c < C; c++) V[(v + 1) * C + c] += w * S[map[v] * C + c];
+    D[v + 1] += N[map[v]];
+  }
+}
+
+test('gatherMatched adds the matched guide splats exactly as a gather through the key map (probe and merge)', () => {
+  const rnd = lcg(11);
+  for (const d of [2, 4, 6]) {
+    const make = (n: number, shift: number) => {
+      const f = new Float32Array(d * n);
+      for (let i = 0; i < f.length; i++) f[i] = rnd() * 5 + shift;
+      return buildLattice(f, n, null, n, d);
+    };
+    const target = make(300, 0);
+    const guides = [make(250, 0.7), make(200, 1.9), make(40, 50)];
+    for (const C of [1, 3]) {
+      const splats = guides.map((g) => Float32Array.from({ length: (g.M + 1) * C }, () => rnd()));
+      const ones = guides.map((g) => Float32Array.from({ length: g.M + 1 }, () => rnd()));
+      for (const prepared of [false, true]) {
+        if (prepared) for (const lat of [target, ...guides]) prepareMatching(lat);
+        const V = new Float32Array((target.M + 1) * C);
+        const D = new Float32Array(target.M + 1);
+        const Vr = new Float32Array((target.M + 1) * C);
+        const Dr = new Float32Array(target.M + 1);
+        guides.forEach((g, k) => {
+          gatherMatched(target, g, splats[k], ones[k], C, 0.5 ** k, V, D);
+          gatherReference(target, g, splats[k], ones[k], C, 0.5 ** k, Vr, Dr);
+        });
+        assert.deepEqual(V, Vr, `d = ${d}, C = ${C}, prepared ${prepared}`);
+        assert.deepEqual(D, Dr, `d = ${d}, C = ${C}, prepared ${prepared}`);
+        assert.ok(D.some((x) => x > 0) && D.slice(1).some((x) => x === 0), 'some target vertices matched, some not');
+      }
+    }
+  }
+  const a = keysOnly(2, [[0, 0]]);
+  assert.throws(
+    () => gatherMatched(a, a, new Float32Array(1), new Float32Array(2), 1, 1, new Float32Array(2), new Float32Array(2)),
+    /shorter/,
+  );
 });

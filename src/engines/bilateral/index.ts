@@ -19,7 +19,7 @@
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import type { FeatureStore } from '../../memory/features.js';
 import { previousAndKeyframe } from '../../memory/policy.js';
-import { type Lattice, matchVertices, slice, splat } from '../../ops/lattice.js';
+import { gatherMatched, type Lattice, slice, splat } from '../../ops/lattice.js';
 import { createSlicWorkspace, type SlicWorkspace } from '../../ops/slic.js';
 import { smear, superpixelMeans, superpixelMode } from '../../ops/superpixel-features.js';
 import { probabilitiesToLabels } from '../../tasks/maps.js';
@@ -179,8 +179,18 @@ export interface FilteredValues {
 /** The bilateral engine and its front ends, for engines that put learned stages on top (vpn). */
 export interface BilateralParts {
   readonly engine: Engine;
-  /** The guides' unaries filtered onto the target (the feature store caches every per-frame part). */
-  filteredUnaries(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredUnaries;
+  /**
+   * The guides' unaries filtered onto the target (the feature store caches every per-frame part).
+   * `stage` (default '', the bilateral engine's own): which unaries the guides hand on, stored under
+   * `KEY.unary(guideKey + stage)` (a learned stage's own, e.g. vpn's '#stage1'); a guide without one
+   * there gives its key-frame one-hot or its property's superpixel means, as for stage ''.
+   */
+  filteredUnaries(
+    target: { index: number; frame: RgbFrame },
+    guides: readonly Guide[],
+    ctx: EngineContext,
+    stage?: string,
+  ): FilteredUnaries;
   filteredValues(target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredValues;
   /**
    * Colour/HDR: make `values` (planar C x pixels of frame `index`) what the frame hands on as a
@@ -254,8 +264,8 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
     });
 
   /** Per-superpixel unary (C x count): one-hot of the majority label on key-frames, mean probabilities otherwise. */
-  const unaryOf = (features: FeatureStore, g: Guide, sp: SuperpixelData): Float32Array =>
-    features.getOrCompute(g.index, KEY.unary(g.key), () => {
+  const unaryOf = (features: FeatureStore, g: Guide, sp: SuperpixelData, stage: string): Float32Array =>
+    features.getOrCompute(g.index, KEY.unary(g.key + stage), () => {
       const C = g.property.channels;
       if (g.isKeyframe) {
         const mode = superpixelMode(sp.labels, sp.count, probabilitiesToLabels(g.property).data, C);
@@ -282,11 +292,11 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
     });
 
   /** A guide map splatted onto the guide frame's two lattices (C channels). */
-  const splatsOf = (features: FeatureStore, g: Guide, pts: FramePoints): { SA: Float32Array; SB: Float32Array } =>
-    features.getOrCompute(g.index, KEY.splats(g.key), () => {
+  const splatsOf = (features: FeatureStore, g: Guide, pts: FramePoints, stage: string): { SA: Float32Array; SB: Float32Array } =>
+    features.getOrCompute(g.index, KEY.splats(g.key + stage), () => {
       const C = g.property.channels;
       let values: Float32Array;
-      if (pts.sp) values = unaryOf(features, g, pts.sp);
+      if (pts.sp) values = unaryOf(features, g, pts.sp, stage);
       else {
         const n = g.property.width * g.property.height;
         const idx = pts.index as Int32Array;
@@ -301,9 +311,15 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
 
   /**
    * Masks/labels: the guides' unaries filtered onto the target's points by the two normalised
-   * lattices (Λa on unaries decayed by 0.5^age, Λb undecayed), before BNN-Identity's tail.
+   * lattices (Λa on unaries decayed by 0.5^age, Λb undecayed), before BNN-Identity's tail; `stage`
+   * picks which unaries the guides hand on (see BilateralParts).
    */
-  const filteredUnaries = (target: { index: number; frame: RgbFrame }, guides: readonly Guide[], ctx: EngineContext): FilteredUnaries => {
+  const filteredUnaries = (
+    target: { index: number; frame: RgbFrame },
+    guides: readonly Guide[],
+    ctx: EngineContext,
+    stage = '',
+  ): FilteredUnaries => {
     const { features } = ctx;
     const C = guides[0].property.channels;
     const used = nearest(guides, target.index, options.previousFrames ?? 9);
@@ -325,11 +341,11 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
         if (g.property.channels !== C)
           throw new RangeError(`bilateral: guide ${g.index} has ${g.property.channels} channels, expected ${C}`);
         const gp = framePoints(features, g.frame, g.index, 'guide');
-        const S = splats(splatsOf(features, g, gp));
+        const S = splats(splatsOf(features, g, gp, stage));
         const N = ones(gp);
         const w = decayed ? decay ** age : 1;
         const started = performance.now();
-        gatherSplats(V, D, matchVertices(lat, pick(gp)), S, N, C, w);
+        gatherMatched(lat, pick(gp), S, N, C, w, V, D);
         latticeTime += performance.now() - started;
       }
       const started = performance.now();
@@ -395,7 +411,7 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
       const S = features.getOrCompute(g.index, KEY.valueSplat(g.key), () =>
         splatValues(gp, g.property.data, C, g.property.width * g.property.height),
       );
-      gatherSplats(V, D, matchVertices(tgt.lat, gp.lat), S, gp.ones, C, 1);
+      gatherMatched(tgt.lat, gp.lat, S, gp.ones, C, 1, V, D);
     }
     const values = slice(tgt.lat, V, C);
     const den = slice(tgt.lat, D, 1);
@@ -471,28 +487,13 @@ export function createBilateralParts(options: BilateralOptions = {}, signature =
   return { engine, filteredUnaries, filteredValues, rememberValues, keepStaticValues };
 }
 
-/**
- * V[v+1][c] += w * S[map[v]][c] and D[v+1] += N[map[v]] for every target vertex v whose key the
- * guide lattice has (map[v] > 0). Vertex-major `(M+1) x C` buffers, slot 0 unused.
- */
-function gatherSplats(V: Float32Array, D: Float32Array, map: Int32Array, S: Float32Array, N: Float32Array, C: number, w: number): void {
-  const M = map.length;
-  for (let v = 0; v < M; v++) {
-    const src = map[v];
-    if (src === 0) continue;
-    const o = (v + 1) * C;
-    const so = src * C;
-    for (let c = 0; c < C; c++) V[o + c] += w * S[so + c];
-    D[v + 1] += N[src];
-  }
-}
-
 /** The `count` guides nearest to the target in frame index (age 0 = nearest). */
 function nearest(guides: readonly Guide[], t: number, count: number): Guide[] {
   return [...guides].sort((a, b) => Math.abs(a.index - t) - Math.abs(b.index - t)).slice(0, Math.max(1, count));
 }
 
-function normaliseColumns(u: Float32Array, C: number, count: number): void {
+/** Per superpixel (column of planar C x count): ReLU, then divide by the sum (columns summing to 0 are left). */
+export function normaliseColumns(u: Float32Array, C: number, count: number): void {
   for (let s = 0; s < count; s++) {
     let sum = 0;
     for (let c = 0; c < C; c++) sum += Math.max(0, u[c * count + s]);
