@@ -1,13 +1,16 @@
 /**
- * Compiles the lattice's AssemblyScript kernels (assembly/lattice.ts) to WebAssembly with SIMD and
- * writes them, base64-encoded, into src/ops/lattice-wasm.generated.ts, which is committed so that
- * tsx, the tests, dist and the browser bundle need no compile step and no file access at run time.
+ * Compiles the AssemblyScript kernels to WebAssembly (with SIMD) and writes each module,
+ * base64-encoded, into a committed TypeScript file, so that tsx, the tests, dist and the browser
+ * bundle need no compile step and no file access at run time. The modules (`WASM_TARGETS`):
+ * - lattice: assembly/lattice.ts -> src/ops/lattice-wasm.generated.ts (LATTICE_WASM_*)
+ * - slic: assembly/slic.ts -> src/ops/slic-wasm.generated.ts (SLIC_WASM_*)
  *
- *   npm run build:wasm            (node --import tsx scripts/build-wasm.ts)
- *   npm run build:wasm -- --check exits 1 when the committed module differs from a fresh compile
+ *   npm run build:wasm            (node --import tsx scripts/build-wasm.ts) writes every module
+ *   npm run build:wasm -- slic    writes the named module(s) only
+ *   npm run build:wasm -- --check exits 1 when a committed module differs from a fresh compile
  *
  * The compiler is the exact-version devDependency `assemblyscript`; its output is deterministic,
- * and test/ops-lattice-wasm.test.ts recompiles and compares.
+ * and test/ops-lattice-wasm.test.ts and test/ops-slic-wasm.test.ts recompile and compare.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +18,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const SOURCES = ['assembly/lattice.ts'];
-export const GENERATED = join(root, 'src', 'ops', 'lattice-wasm.generated.ts');
+
+/** One WebAssembly module: its sources, its generated file and the prefix of the constants there. */
+export interface WasmTarget {
+  readonly name: string;
+  /** Source files relative to the repository root (the first is the entry). */
+  readonly sources: readonly string[];
+  /** Generated file relative to the repository root. */
+  readonly generated: string;
+  /** Constants `${prefix}_SOURCE_SHA256` and `${prefix}_BASE64`. */
+  readonly prefix: string;
+}
+
+export const WASM_TARGETS: readonly WasmTarget[] = [
+  { name: 'lattice', sources: ['assembly/lattice.ts'], generated: 'src/ops/lattice-wasm.generated.ts', prefix: 'LATTICE_WASM' },
+  { name: 'slic', sources: ['assembly/slic.ts'], generated: 'src/ops/slic-wasm.generated.ts', prefix: 'SLIC_WASM' },
+];
+
+function target(name: string): WasmTarget {
+  const t = WASM_TARGETS.find((x) => x.name === name);
+  if (!t) throw new Error(`build-wasm: no module '${name}' (have ${WASM_TARGETS.map((x) => x.name).join(', ')})`);
+  return t;
+}
+
+/** The lattice module's sources (kept for callers of the single-module API). */
+export const SOURCES = target('lattice').sources;
+/** The lattice module's generated file (absolute). */
+export const GENERATED = join(root, target('lattice').generated);
 /** asc options: speed-optimised release build, SIMD, no GC runtime (the kernels never allocate objects). */
 export const ASC_OPTIONS = ['-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd'];
 
@@ -25,19 +53,20 @@ function ascVersion(): string {
   return pkg.version;
 }
 
-/** SHA-256 over the sources, the options and the compiler version. */
-export function sourceHash(): string {
+/** SHA-256 over a module's sources, the options and the compiler version (default: the lattice's). */
+export function sourceHash(name = 'lattice'): string {
   const h = createHash('sha256');
   h.update(`asc ${ascVersion()} ${ASC_OPTIONS.join(' ')}\n`);
-  for (const s of SOURCES) {
+  for (const s of target(name).sources) {
     h.update(`${s}\n`);
     h.update(readFileSync(join(root, s)));
   }
   return h.digest('hex');
 }
 
-/** Compiles the sources; returns the module's bytes. */
-export async function compileLatticeWasm(): Promise<Uint8Array> {
+/** Compiles a module's sources; returns its bytes. */
+export async function compileWasm(name: string): Promise<Uint8Array> {
+  const t = target(name);
   const { default: asc } = await import('assemblyscript/asc');
   let binary: Uint8Array | null = null;
   let log = '';
@@ -46,11 +75,11 @@ export async function compileLatticeWasm(): Promise<Uint8Array> {
       log += typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk);
     },
   };
-  const result = await asc.main([...SOURCES, ...ASC_OPTIONS, '--baseDir', root, '--outFile', 'lattice.wasm'], {
+  const result = await asc.main([...t.sources, ...ASC_OPTIONS, '--baseDir', root, '--outFile', `${t.name}.wasm`], {
     stdout: sink,
     stderr: sink,
-    writeFile(name: string, contents: Uint8Array | string) {
-      if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents.slice();
+    writeFile(file: string, contents: Uint8Array | string) {
+      if (file.endsWith('.wasm') && typeof contents !== 'string') binary = contents.slice();
     },
   });
   if (result.error) throw new Error(`asc failed: ${result.error.message}\n${log}`);
@@ -58,32 +87,51 @@ export async function compileLatticeWasm(): Promise<Uint8Array> {
   return binary;
 }
 
-/** The generated module's text for these bytes. */
-export function generatedSource(bytes: Uint8Array, hash: string): string {
+/** Compiles the lattice module (assembly/lattice.ts); returns its bytes. */
+export function compileLatticeWasm(): Promise<Uint8Array> {
+  return compileWasm('lattice');
+}
+
+/** The generated file's text for these bytes (default: the lattice module's). */
+export function generatedSource(bytes: Uint8Array, hash: string, name = 'lattice'): string {
+  const t = target(name);
   const b64 = Buffer.from(bytes).toString('base64');
   return [
-    '// Generated by `npm run build:wasm` (scripts/build-wasm.ts) from assembly/lattice.ts: do not edit.',
-    `// AssemblyScript ${ascVersion()}, asc ${SOURCES.join(' ')} ${ASC_OPTIONS.join(' ')}; ${bytes.length} bytes.`,
+    `// Generated by \`npm run build:wasm\` (scripts/build-wasm.ts) from ${t.sources.join(', ')}: do not edit.`,
+    `// AssemblyScript ${ascVersion()}, asc ${t.sources.join(' ')} ${ASC_OPTIONS.join(' ')}; ${bytes.length} bytes.`,
     '',
     '/** SHA-256 of the sources, compiler options and compiler version this module was built from. */',
-    `export const LATTICE_WASM_SOURCE_SHA256: string = '${hash}';`,
+    `export const ${t.prefix}_SOURCE_SHA256: string = '${hash}';`,
     '',
     '/** The WebAssembly module, base64. */',
-    `export const LATTICE_WASM_BASE64: string =\n  '${b64}';`,
+    `export const ${t.prefix}_BASE64: string =\n  '${b64}';`,
     '',
   ].join('\n');
 }
 
 async function main(): Promise<void> {
-  const bytes = await compileLatticeWasm();
-  const text = generatedSource(bytes, sourceHash());
-  if (process.argv.includes('--check')) {
-    const same = readFileSync(GENERATED, 'utf8') === text;
-    console.log(same ? 'lattice-wasm.generated.ts is up to date' : 'lattice-wasm.generated.ts is stale: run npm run build:wasm');
-    process.exit(same ? 0 : 1);
+  const check = process.argv.includes('--check');
+  const named = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const targets = named.length > 0 ? named.map(target) : WASM_TARGETS;
+  let stale = 0;
+  for (const t of targets) {
+    const bytes = await compileWasm(t.name);
+    const text = generatedSource(bytes, sourceHash(t.name), t.name);
+    const file = join(root, t.generated);
+    const base = t.generated.split('/').pop();
+    if (check) {
+      let same = false;
+      try {
+        same = readFileSync(file, 'utf8') === text;
+      } catch {}
+      console.log(same ? `${base} is up to date` : `${base} is stale: run npm run build:wasm`);
+      if (!same) stale++;
+    } else {
+      writeFileSync(file, text);
+      console.log(`wrote ${file} (${bytes.length} bytes of WebAssembly)`);
+    }
   }
-  writeFileSync(GENERATED, text);
-  console.log(`wrote ${GENERATED} (${bytes.length} bytes of WebAssembly)`);
+  if (check) process.exit(stale === 0 ? 0 : 1);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -225,7 +225,8 @@ let heapStart = 0;
 
 /** Regions start on 64-byte cache lines (rows of 16k channels then never straddle an extra line). */
 function align(x: number): number {
-  return (x + 63) & ~63;
+  // Arithmetic, not bitwise: offsets past 2^31 would turn negative under `& ~63`.
+  return Math.ceil(x / 64) * 64;
 }
 
 /** Grows the memory so that bytes [0, end) exist. */

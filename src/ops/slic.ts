@@ -28,7 +28,15 @@
  * (`multiscale`); on DAVIS this keeps boundary recall and under-segmentation of full-resolution
  * SLIC at ≈ 0.4 of its time (bench/RESULTS.md, "SLIC speed"). `multiscale: false` is the textbook
  * algorithm, bit for bit the earlier implementation.
+ *
+ * Backend (issue 13): the kernels also exist in WebAssembly (`assembly/slic.ts`, loaded by
+ * `slic-wasm.ts`), used by default where WebAssembly SIMD is available (Node, current browsers):
+ * same float64 operations in the same order, so the result is bit-identical to the TypeScript
+ * kernels here, which stay the reference (`setSlicBackend('typescript')` or env `VPROP_WASM=0`).
  */
+import { type SlicPlan, wasmSlic } from './slic-wasm.js';
+
+export { initSlicWasm, releaseSlicWasm, type SlicBackend, setSlicBackend, slicBackend, slicWasmMemoryBytes } from './slic-wasm.js';
 
 /** gSLICr's `coh_weight` mapped to the textbook SLIC compactness `m` (see module comment). */
 export function compactnessFromCohWeight(cohWeight: number): number {
@@ -67,7 +75,10 @@ export interface SlicOptions {
   minSizeFactor?: number;
   /** 'cielab': sRGB-decoded CIE Lab (default); 'gslicr': gSLICr's Lab of gamma-encoded values. */
   colorSpace?: 'cielab' | 'gslicr';
-  /** Scratch buffers from `createSlicWorkspace(width, height)`, reused across frames of one size. */
+  /**
+   * Scratch buffers from `createSlicWorkspace(width, height)`, reused across frames of one size by
+   * the TypeScript kernels (the WebAssembly ones keep their own, in the module's memory).
+   */
   workspace?: SlicWorkspace;
 }
 
@@ -155,13 +166,9 @@ export function slic(rgb: Uint8Array | Uint8ClampedArray, width: number, height:
     throw new RangeError(`slic: iterations must be a non-negative integer, got ${iterations}`);
   }
 
-  const ws = opts.workspace ?? createSlicWorkspace(width, height);
-  if (ws.width !== width || ws.height !== height) {
-    throw new RangeError(`slic: workspace is for ${ws.width}x${ws.height}, frame is ${width}x${height}`);
+  if (opts.workspace && (opts.workspace.width !== width || opts.workspace.height !== height)) {
+    throw new RangeError(`slic: workspace is for ${opts.workspace.width}x${opts.workspace.height}, frame is ${width}x${height}`);
   }
-  // Interleaved (L, a, b) per pixel: the assignment loop reads all three together.
-  const lab = ws.lab;
-  rgbToLab(rgb, n, lab, opts.colorSpace ?? 'cielab');
 
   // Grid: nx·ny ≈ segments cells, per-axis steps stretched so the cells tile the frame exactly
   // (as Achanta's code spreads the remainder over the strips).
@@ -172,6 +179,37 @@ export function slic(rgb: Uint8Array | Uint8ClampedArray, width: number, height:
   const stepX = width / nx;
   const stepY = height / ny;
   const S = Math.sqrt(n / k);
+  const spatialWeight = (compactness / S) * (compactness / S);
+  // Window half-widths: S, widened on an axis whose stretched step is longer so windows still overlap.
+  const rx = Math.max(S, stepX);
+  const ry = Math.max(S, stepY);
+  const minSize = Math.max(1, minSizeFactor * S * S);
+  const tables = labTables(opts.colorSpace ?? 'cielab');
+
+  const plan: SlicPlan = {
+    width,
+    height,
+    nx,
+    ny,
+    stepX,
+    stepY,
+    spatialWeight,
+    rx,
+    ry,
+    iterations,
+    multiscale,
+    stopWhenConverged,
+    enforceConnectivity: enforce,
+    minSize,
+    ...tables,
+  };
+  const viaWasm = wasmSlic(rgb, plan);
+  if (viaWasm) return viaWasm;
+
+  const ws = opts.workspace ?? createSlicWorkspace(width, height);
+  // Interleaved (L, a, b) per pixel: the assignment loop reads all three together.
+  const lab = ws.lab;
+  rgbToLab(rgb, n, lab, tables);
 
   const C: Centres = {
     k,
@@ -181,10 +219,6 @@ export function slic(rgb: Uint8Array | Uint8ClampedArray, width: number, height:
   };
   seedCentres(lab, width, height, nx, ny, stepX, stepY, C);
 
-  const spatialWeight = (compactness / S) * (compactness / S);
-  // Window half-widths: S, widened on an axis whose stretched step is longer so windows still overlap.
-  const rx = Math.max(S, stepX);
-  const ry = Math.max(S, stepY);
   const dist = ws.dist;
 
   let done = 0;
@@ -217,7 +251,7 @@ export function slic(rgb: Uint8Array | Uint8ClampedArray, width: number, height:
     }
   }
 
-  const res = enforce ? enforceConnectivity(labels, width, height, Math.max(1, minSizeFactor * S * S), ws.queue) : compactLabels(labels, k);
+  const res = enforce ? enforceConnectivity(labels, width, height, minSize, ws.queue) : compactLabels(labels, k);
   return { ...res, iterations: done };
 }
 
@@ -378,11 +412,12 @@ function assign(
 const F_TABLE_SIZE = 4096;
 
 /**
- * Fill interleaved (L, a, b). Two tables replace the per-pixel transcendental calls: a 256-entry
- * transfer-function table (sRGB decode) and a sampled f(t) = cbrt-or-linear on [0, 1], read with
- * linear interpolation (X/Xn, Y/Yn, Z/Zn of 8-bit RGB stay within [0, 1]).
+ * The Lab conversion's tables (shared by both backends, so that they convert with the same
+ * numbers): `lin`, the 256-entry transfer function (sRGB decode); `f`, f(t) = cbrt-or-linear
+ * sampled on [0, 1]; `m`, the sRGB → XYZ matrix rows pre-divided by the reference white and scaled
+ * to table coordinates, row-major.
  */
-function rgbToLab(rgb: Uint8Array | Uint8ClampedArray, n: number, lab: Float32Array, space: 'cielab' | 'gslicr'): void {
+function labTables(space: 'cielab' | 'gslicr'): { lin: Float64Array; f: Float64Array; m: Float64Array } {
   const lin = new Float64Array(256);
   for (let v = 0; v < 256; v++) {
     const c = v / 255;
@@ -408,6 +443,21 @@ function rgbToLab(rgb: Uint8Array | Uint8ClampedArray, n: number, lab: Float32Ar
   const m20 = (0.019334 / zn) * F_TABLE_SIZE;
   const m21 = (0.119193 / zn) * F_TABLE_SIZE;
   const m22 = (0.950227 / zn) * F_TABLE_SIZE;
+  return { lin, f, m: Float64Array.of(m00, m01, m02, m10, m11, m12, m20, m21, m22) };
+}
+
+/**
+ * Fill interleaved (L, a, b). The tables of `labTables` replace the per-pixel transcendental calls:
+ * f(t) is read with linear interpolation (X/Xn, Y/Yn, Z/Zn of 8-bit RGB stay within [0, 1]).
+ */
+function rgbToLab(
+  rgb: Uint8Array | Uint8ClampedArray,
+  n: number,
+  lab: Float32Array,
+  tables: { lin: Float64Array; f: Float64Array; m: Float64Array },
+): void {
+  const { lin, f, m } = tables;
+  const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = m;
   for (let i = 0, j = 0; i < n; i++, j += 3) {
     const r = lin[rgb[j]];
     const g = lin[rgb[j + 1]];
