@@ -610,10 +610,15 @@ interface HashOrder {
   readonly keys: Int32Array;
 }
 
+/** Grow-only scratch of `sortedByHash` (per module instance, i.e. per thread): the hashes and the radix sort's ping-pong buffer. */
+let sortScratch = { hash: new Int32Array(0), ping: new Int32Array(0) };
+
 function sortedByHash(lat: Lattice): HashOrder {
   if (lat.cache.hashOrder) return lat.cache.hashOrder;
   const { d, M, keys } = lat;
-  const hash = new Int32Array(M);
+  // Scratch is reused across calls: fresh memory costs a page fault per 4 KiB on first touch.
+  if (sortScratch.hash.length < M) sortScratch = { hash: new Int32Array(M), ping: new Int32Array(M) };
+  const hash = sortScratch.hash;
   for (let v = 0; v < M; v++) {
     const kb = v * d;
     let h = 0;
@@ -621,10 +626,12 @@ function sortedByHash(lat: Lattice): HashOrder {
     hash[v] = finishHash(h);
   }
   // LSD radix sort of the ids by hash (3 passes of 11, 11 and 10 bits; the sign bit flipped so
-  // that the order is the signed one): stable, O(M).
-  let ids = new Int32Array(M);
-  let tmp = new Int32Array(M);
-  for (let v = 0; v < M; v++) ids[v] = v;
+  // that the order is the signed one): stable, O(M). The three passes go ping → ids → ping → ids,
+  // so the sorted ids end in the fresh array the lattice keeps.
+  const ids = new Int32Array(M);
+  let src = sortScratch.ping;
+  let dst = ids;
+  for (let v = 0; v < M; v++) src[v] = v;
   const count = new Int32Array(2048);
   for (let shift = 0; shift < 32; shift += 11) {
     count.fill(0);
@@ -636,21 +643,21 @@ function sortedByHash(lat: Lattice): HashOrder {
       sum += c;
     }
     for (let p = 0; p < M; p++) {
-      const v = ids[p];
-      tmp[count[((hash[v] ^ 0x80000000) >>> shift) & 2047]++] = v;
+      const v = src[p];
+      dst[count[((hash[v] ^ 0x80000000) >>> shift) & 2047]++] = v;
     }
-    const t = ids;
-    ids = tmp;
-    tmp = t;
+    const t = src;
+    src = dst;
+    dst = t;
   }
-  const hashes = tmp; // reuse: the sorted hashes overwrite the scratch
+  const hashes = new Int32Array(M);
   const sortedKeys = new Int32Array(M * d);
   for (let p = 0; p < M; p++) {
     const v = ids[p];
     hashes[p] = hash[v];
-    const src = v * d;
-    const dst = p * d;
-    for (let i = 0; i < d; i++) sortedKeys[dst + i] = keys[src + i];
+    const from = v * d;
+    const to = p * d;
+    for (let i = 0; i < d; i++) sortedKeys[to + i] = keys[from + i];
   }
   const order: HashOrder = { hashes, ids, keys: sortedKeys };
   lat.cache.hashOrder = order;
