@@ -14,6 +14,9 @@
  * car-roundabout) is scored with `training/models/PREFIX-foldA` (trained on fold B), fold B with
  * `-foldB`, so no sequence is scored by a model that saw it. `--per-frame-root DIR` gives engines
  * that take per-frame estimates (vpn, flowgru) `perFrameDir` = DIR/<sequence> (scripts/export-per-frame.ts).
+ * `--fold-stage1 PREFIX` (vpn's second stage): option `stage1` = the same fold's `PREFIX-fold{A,B}`
+ * (with `--fold-models vpn-mask-s2 --fold-stage1 vpn-mask`, fold A runs vpn-mask-foldA then
+ * vpn-mask-s2-foldA, both trained on fold B).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,9 +35,11 @@ const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
 const engineOptions: Record<string, unknown> = { ...specOptions, ...(variant ? { variant } : {}) };
 const foldModels = argValue('fold-models');
 const perFrameRoot = argValue('per-frame-root');
+const foldStage1 = argValue('fold-stage1');
 const optionsFor = (seq: string) => ({
   ...engineOptions,
   ...(foldModels ? { model: foldModel(foldModels, seq) } : {}),
+  ...(foldStage1 ? { stage1: foldModel(foldStage1, seq) } : {}),
   ...(perFrameRoot ? { perFrameDir: join(perFrameRoot, seq) } : {}),
 });
 
@@ -43,7 +48,7 @@ const memoryFlags = new MemoryFlags('mask');
 const entries: ObjectResult[] = [];
 const timing: Record<string, number> = {};
 console.log(
-  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''}${memoryFlags.describe()} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
+  `# ${engineSpec}${variant ? ` (${variant})` : ''}${foldModels ? ` (fold models ${foldModels}-fold{A,B})` : ''}${foldStage1 ? ` (stage 1 ${foldStage1}-fold{A,B})` : ''}${refine === 'crf' ? ' + CRF' : ''}${memoryFlags.describe()} on DAVIS-2016 dev, ${machine()}, ${new Date().toISOString()}`,
 );
 for (const seq of sequences) {
   const d = await openDavis(davisRoot, seq);
@@ -86,6 +91,8 @@ if (out)
         engine: engineSpec,
         variant,
         refine,
+        foldModels,
+        foldStage1,
         memory: memoryFlags.memory,
         topK: memoryFlags.topK,
         poolCap: memoryFlags.poolCap,

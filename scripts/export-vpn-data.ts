@@ -9,6 +9,18 @@
  *
  *   node --import tsx scripts/export-vpn-data.ts [--sequences a,b] [--out training/data-cache/vpn/stage0]
  *
+ * Stage 2 (`--stage1-models PREFIX`, e.g. vpn-mask): the inputs of a second stage instead, the
+ * guides' stage-1 unaries filtered onto t (as the `vpn` engine with `stage1` computes them: stage 1
+ * runs on every frame's stage-0 filtered unaries, its output averaged over the superpixels is what
+ * the frame hands on; key-frame 0 hands on its mask). No leakage: the stage-2 model that scores
+ * fold X is trained on the other fold's sequences with the stage-1 model that also scores fold X
+ * (trained on those same sequences: in-sample, as VPN trained stage 2 on its stage-1 training
+ * outputs), so each sequence is run with the OTHER fold's stage-1 model, and the dump is named by
+ * that model: `<out>/stage1-foldA/<seq>` holds the fold-B sequences run with PREFIX-foldA (default
+ * `--out training/data-cache/vpn`). `--stage1-fold same` runs each sequence with its own fold's
+ * model instead (held-out stage-1 outputs, for evaluation), into `stage1-foldA-heldout/<fold-A seq>`.
+ * `--threads N`: ONNX Runtime threads of the stage-1 spatial CNN.
+ *
  * Layout (`<out>/<sequence>/`, raw little-endian arrays, frame-major):
  *   meta.json     { sequence, width, height, frames, counts: superpixels per frame, inputs }
  *   labels.u16    frames x height x width   superpixel id per pixel
@@ -18,11 +30,13 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { argValue, DEV_SEQUENCES, davisRoot, projectRoot, requireShared } from '../bench/common.js';
+import { argValue, DEV_SEQUENCES, davisRoot, FOLD_A, projectRoot, requireShared } from '../bench/common.js';
 import type { PropertyMap } from '../src/core/types.js';
 import { KEY } from '../src/engines/bilateral/frame-features.js';
 import { createBilateralParts, identityHead } from '../src/engines/bilateral/index.js';
 import type { EngineContext, Guide } from '../src/engines/types.js';
+import { runMaskStage, STAGE1, stageUnary } from '../src/engines/vpn/index.js';
+import { VpnMaskNet } from '../src/engines/vpn/network.js';
 import { BoundedFeatureStore } from '../src/memory/features.js';
 import { smear } from '../src/ops/superpixel-features.js';
 import { labelsToProbabilities } from '../src/tasks/maps.js';
@@ -31,11 +45,25 @@ import { Chunks, finish } from './training-dump.js';
 
 requireShared('davis');
 const sequences = (argValue('sequences') ?? DEV_SEQUENCES.join(',')).split(',');
-const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', 'stage0'));
-mkdirSync(outRoot, { recursive: true });
+const stage1Prefix = argValue('stage1-models');
+const stage1Fold = argValue('stage1-fold') ?? 'other';
+const threads = argValue('threads');
+if (stage1Fold !== 'other' && stage1Fold !== 'same') throw new Error(`--stage1-fold: 'other' or 'same', not '${stage1Fold}'`);
+const outRoot = resolve(argValue('out') ?? join(projectRoot, 'training', 'data-cache', 'vpn', stage1Prefix ? '' : 'stage0'));
+
+/** The stage-1 model a sequence is run with (the other fold's, or its own with `--stage1-fold same`) and its fold letter. */
+const stage1For = (seq: string): { path: string; fold: 'A' | 'B' } => {
+  const inA = FOLD_A.includes(seq);
+  const fold = inA === (stage1Fold === 'same') ? 'A' : 'B';
+  return { path: join(projectRoot, 'training', 'models', `${stage1Prefix}-fold${fold}`), fold };
+};
 
 for (const seq of sequences) {
-  const dest = join(outRoot, seq);
+  const stage1 = stage1Prefix ? stage1For(seq) : undefined;
+  const dest = stage1
+    ? join(outRoot, `stage1-fold${stage1.fold}${stage1Fold === 'same' ? '-heldout' : ''}`, seq)
+    : join(outRoot, seq);
+  mkdirSync(join(dest, '..'), { recursive: true });
   if (existsSync(join(dest, 'meta.json'))) {
     console.log(`${seq}: done already`);
     continue;
@@ -46,6 +74,7 @@ for (const seq of sequences) {
   const { width, height } = d.frames.info;
   const n = width * height;
   const parts = createBilateralParts({});
+  const net = stage1 ? await VpnMaskNet.load(stage1.path, { threads: threads ? Number(threads) : undefined }) : undefined;
   const features = new BoundedFeatureStore({ maxFrames: 14 });
   const ctxFor = (t: number): EngineContext => ({
     task: 'mask',
@@ -84,11 +113,20 @@ for (const seq of sequences) {
       count = sp.count;
       spLabels = sp.labels;
       spFeatures = sp.features;
-      fa.push(filtered.a);
-      fb.push(filtered.b);
       // The unary this frame hands to later frames: stage 0's.
       const unary = identityHead(filtered).probs;
       features.set(t, KEY.unary(ctx.resultKey), unary);
+      if (net) {
+        // Stage 1 on the stage-0 inputs; what it hands on (its superpixel means) filtered onto t.
+        const p1 = await runMaskStage(net, filtered, width, height);
+        features.set(t, KEY.unary(ctx.resultKey + STAGE1), stageUnary(sp.labels, sp.count, p1, 2));
+        const filtered1 = parts.filteredUnaries({ index: t, frame }, guides.slice(-9), ctx, STAGE1);
+        fa.push(filtered1.a);
+        fb.push(filtered1.b);
+      } else {
+        fa.push(filtered.a);
+        fb.push(filtered.b);
+      }
       const property: PropertyMap = { width, height, channels: 2, data: smear(sp.labels, unary, 2, n) };
       guides.push({ index: t, frame, property, isKeyframe: false, key: ctx.resultKey });
     }
@@ -106,7 +144,11 @@ for (const seq of sequences) {
   fa.write(join(tmp, 'fa.f32'));
   fb.write(join(tmp, 'fb.f32'));
   gt.write(join(tmp, 'gt.u8'));
-  finish(tmp, dest, { sequence: seq, width, height, frames: T, counts, inputs: 'stage-0 (BNN-Identity) unaries' });
+  const inputs = stage1
+    ? `stage-1 unaries (${stage1.path.slice(projectRoot.length + 1)} run on stage-0 unaries)`
+    : 'stage-0 (BNN-Identity) unaries';
+  finish(tmp, dest, { sequence: seq, width, height, frames: T, counts, inputs });
+  await net?.release();
   await d.frames.close();
   console.log(`${seq}: ${T} frames, ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

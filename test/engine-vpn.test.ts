@@ -6,9 +6,10 @@ import type { Task } from '../src/core/types.js';
 import { buildFramePoints, type FrameFeatureConfig, valueFeatures } from '../src/engines/bilateral/frame-features.js';
 import { createBilateralEngine, VPN_COLOR_SCALES, VPN_SCALES_A, VPN_SCALES_B } from '../src/engines/bilateral/index.js';
 import { createCopyEngine } from '../src/engines/copy/index.js';
-import type { Engine } from '../src/engines/types.js';
+import type { Engine, EngineContext } from '../src/engines/types.js';
 import { createVpnEngine } from '../src/engines/vpn/index.js';
 import { VpnColorNet, VpnMaskNet } from '../src/engines/vpn/network.js';
+import { BoundedFeatureStore } from '../src/memory/features.js';
 import { aggregate2017, evaluateSequence2017 } from '../src/metrics/davis.js';
 import { bundledModelPath } from '../src/models/weights.js';
 import { buildLattice } from '../src/ops/lattice.js';
@@ -236,4 +237,48 @@ test('a vpn model with per-frame input passes it to the net (results move with i
   // A few pixels next to the object's edge may move the other way: the spatial CNN's 5x5 reach
   // sees both sides of the edge there.
   assert.ok(up > 0.9 * n && down < 0.01 * n, `${up} pixels move toward the truth, ${down} away (of ${n})`);
+});
+
+test("vpn's second stage: with the untrained (BNN-Identity) stage 1, stage 2 sees stage 0's unaries and equals the one-stage engine", async () => {
+  // Stage 1 = BNN-Identity hands on (up to the normalisation's 1e-4 offset) the stage-0 unaries, so
+  // stage 2 on the guides' stage-1 unaries must give what the model gives alone on stage-0 unaries.
+  const model = join(projectRoot, 'training', 'models', 'vpn-mask-foldA');
+  const two = await labelsOf(createVpnEngine({ stage1: identityModel, model }), 'mask');
+  const one = await labelsOf(createVpnEngine({ model }), 'mask');
+  const n = scene.info.width * scene.info.height;
+  let differ = 0;
+  let worst = 0;
+  for (let t = 1; t < scene.info.frames; t++)
+    for (let i = 0; i < n; i++) {
+      if (two.labels[t][i] !== one.labels[t][i]) differ++;
+      worst = Math.max(worst, Math.abs(two.probs[t][n + i] - one.probs[t][n + i]));
+    }
+  assert.ok(worst < 2e-3, `largest probability difference ${worst}`);
+  assert.ok(differ <= 5, `${differ} pixels labelled differently`);
+  // A trained stage 1 moves stage 2's inputs: the results differ from the one-stage engine's.
+  const trained = await labelsOf(createVpnEngine({ stage1: model, model: identityModel }), 'mask');
+  let moved = 0;
+  for (let t = 2; t < scene.info.frames; t++)
+    for (let i = 0; i < n; i++) moved = Math.max(moved, Math.abs(trained.probs[t][n + i] - one.probs[t][n + i]));
+  assert.ok(moved > 1e-3, `a trained stage 1 changed stage 2's output by at most ${moved}`);
+});
+
+test('vpn stage1: refused for colour, and a file that is not a VPN mask model is named', async () => {
+  const frame = scene.render(1).rgb;
+  const guide = {
+    index: 0,
+    frame,
+    property: { width: 160, height: 120, channels: 2, data: new Float32Array(2 * 160 * 120) },
+    isKeyframe: true,
+    key: 'k',
+  };
+  const ctx = { task: 'color', features: new BoundedFeatureStore(), resultKey: 'r', direction: 1 } as unknown as EngineContext;
+  await assert.rejects(
+    createVpnEngine({ model: colorIdentityModel, stage1: identityModel }).predict({ index: 1, frame }, [guide], ctx),
+    /stage1 \(a second stage\) is for masks/,
+  );
+  await assert.rejects(
+    labelsOf(createVpnEngine({ model: identityModel, stage1: colorIdentityModel }), 'mask'),
+    (err: Error) => err.message.includes('vpn-color-identity.onnx') && /expected 'vpn-mask'/.test(err.message),
+  );
 });

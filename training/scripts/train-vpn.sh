@@ -9,8 +9,14 @@
 # Targets: data (stage-0 unaries of DAVIS dev-10), identity (the untrained nets = BNN-Identity, the
 # engine tests' models), mask-fold{A,B} (stage 1 on stage-0 unaries), per-frame-data (maskprop's (model=none:
 # no DAVIS-trained weights) output on every dev frame), mask-pf-fold{A,B} (stage 1 fusing maskprop's probabilities, VPN-DeepLab's
-# place), color-data, color-fold{A,B} (the colour stage), mask and color
+# place), stage1-data (the stage-1 fold models' outputs, filtered: stage 2's inputs), mask-s2-fold{A,B}
+# (stage 2 on stage-1 unaries), color-data, color-fold{A,B} (the colour stage), mask and color
 # (the bundled models: copies of the fold-A models, as the other bundled DAVIS-trained models).
+#
+# Stage 2's fold rule: vpn-mask-s2-foldA (scores fold A) trains on fold B's sequences run through
+# vpn-mask-foldA (trained on fold B too: in-sample stage-1 outputs, as VPN trained stage 2 on its
+# stage-1 training outputs); data-cache/vpn/stage1-foldA holds those. Run it with the engine option
+# stage1 = the same fold's stage-1 model (bench/davis-masks.ts --fold-stage1 vpn-mask).
 #
 # Fold models are named after the fold they SCORE and are trained on the other one (as GRFP's,
 # STPN's and MSN's): vpn-mask-foldA scores blackswan, bmx-trees, breakdance, camel, car-roundabout.
@@ -44,6 +50,9 @@ run() {
     per-frame-data) $NICE node --import tsx scripts/export-per-frame.ts --engine maskprop:model=none ;;
     mask-pf-foldA) train vpn-mask-pf-foldA vpn $FOLD_B $FOLD_A "${PF[@]}" ;;
     mask-pf-foldB) train vpn-mask-pf-foldB vpn $FOLD_A $FOLD_B "${PF[@]}" ;;
+    stage1-data) $NICE node --import tsx scripts/export-vpn-data.ts --stage1-models vpn-mask --threads "${THREADS:-2}" ;;
+    mask-s2-foldA) train vpn-mask-s2-foldA vpn $FOLD_B "" --data data-cache/vpn/stage1-foldA ;;
+    mask-s2-foldB) train vpn-mask-s2-foldB vpn $FOLD_A "" --data data-cache/vpn/stage1-foldB ;;
     color-data) $NICE node --import tsx scripts/export-vpn-color-data.ts ;;
     color-foldA) train vpn-color-foldA vpn-color $FOLD_B $FOLD_A --task color --lr 1e-4 ;;
     color-foldB) train vpn-color-foldB vpn-color $FOLD_A $FOLD_B --task color --lr 1e-4 ;;
@@ -53,6 +62,6 @@ run() {
   esac
 }
 
-ALL=(data identity mask-foldA mask-foldB per-frame-data mask-pf-foldA mask-pf-foldB color-data color-foldA color-foldB mask color)
+ALL=(data identity mask-foldA mask-foldB per-frame-data mask-pf-foldA mask-pf-foldB stage1-data mask-s2-foldA mask-s2-foldB color-data color-foldA color-foldB mask color)
 if [ $# -eq 0 ]; then set -- "${ALL[@]}"; fi
 for t in "$@"; do run "$t"; done

@@ -1,13 +1,14 @@
 """VPN's learned mask stage (vprop_train/vpn.py, train_vpn.py)."""
 import json
 import os
+import tempfile
 import unittest
 import warnings
 
 import torch
 
 from vprop_train.lattice import filter_after
-from vprop_train.train_vpn import make_color_fixture, make_fixture
+from vprop_train.train_vpn import data_inputs, make_color_fixture, make_fixture
 from vprop_train.vpn import HIDDEN, VpnColorNet, VpnMaskNet, apply_filter, color_lattice, frame_lattices, within_frame_matrix
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -99,3 +100,16 @@ class VpnTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class VpnDataInputsTest(unittest.TestCase):
+    def test_exported_inputs_note_follows_the_dump(self):
+        # Stage 2's dumps (export-vpn-data.ts --stage1-models) name the stage-1 model in meta.json;
+        # the exported model's vprop.inputs carries it. No dump (steps 0): stage 0's.
+        with tempfile.TemporaryDirectory() as root:
+            os.makedirs(os.path.join(root, "cows"))
+            with open(os.path.join(root, "cows", "meta.json"), "w") as f:
+                json.dump({"inputs": "stage-1 unaries (training/models/vpn-mask-foldA run on stage-0 unaries)"}, f)
+            self.assertIn("vpn-mask-foldA", data_inputs(root, "cows,dog"))
+            self.assertEqual(data_inputs(root, ""), "stage-0 (BNN-Identity) unaries")
+            self.assertEqual(data_inputs(root, "dog"), "stage-0 (BNN-Identity) unaries")

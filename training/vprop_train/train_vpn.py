@@ -297,6 +297,17 @@ def write_fixture(fx: dict, prefix: str, path: str) -> None:
     os.replace(path + ".partial", path)
 
 
+def data_inputs(root: str, train: str) -> str:
+    """What the dump's filtered unaries are (its meta.json `inputs`: stage 0's, or a stage-1
+    model's for stage 2), from the first training sequence; stage 0's when there is none."""
+    names = [n for n in train.split(",") if n]
+    meta = os.path.join(root, names[0], "meta.json") if names else ""
+    if meta and os.path.exists(meta):
+        with open(meta) as f:
+            return json.load(f).get("inputs", "stage-0 (BNN-Identity) unaries")
+    return "stage-0 (BNN-Identity) unaries"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=["mask", "color"], default="mask")
@@ -353,7 +364,7 @@ def main(argv=None) -> int:
     select = (lambda m: evaluate(m, held, stride=3)[a.select_on]["J"]) if held else None
 
     def export_fn(m, meta):
-        meta["vprop.inputs"] = "stage-0 (BNN-Identity) unaries of the 9 previous frames"
+        meta["vprop.inputs"] = f"{data_inputs(a.data, a.train)} of the 9 previous frames"
         if a.per_frame:
             meta["vprop.per_frame_source"] = a.per_frame
         if a.init:

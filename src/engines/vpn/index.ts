@@ -16,12 +16,18 @@
  * - 'own': the learned stage's own output (masks: superpixel-averaged; recurrent).
  * Key-frames always hand on their given mask. Several objects: the 2-channel stage runs once per
  * object on (rest, object) and the objects' probabilities are merged by soft aggregation (§5.4).
+ *
+ * Two stages (masks, option `stage1` = the stage-1 model; VPN's staged inference, §3.1): every
+ * frame runs stage 1 on the guides' unaries as above, its output averaged over the superpixels is
+ * what the frame hands on to stage 2 (feature-store key `KEY.unary(resultKey + STAGE1)`), and
+ * `model` (stage 2) filters the guides' stage-1 unaries onto the target and gives the result.
+ * Key-frames hand on their one-hot mask to both stages.
  */
 import type { PropertyMap, RgbFrame } from '../../core/types.js';
 import { bundledModelPath } from '../../models/weights.js';
-import { smear } from '../../ops/superpixel-features.js';
+import { smear, superpixelMeans } from '../../ops/superpixel-features.js';
 import { KEY } from '../bilateral/frame-features.js';
-import { createBilateralParts, type FilteredUnaries, identityHead } from '../bilateral/index.js';
+import { createBilateralParts, type FilteredUnaries, identityHead, normaliseColumns } from '../bilateral/index.js';
 import { PER_FRAME_OPTIONS, type PerFrameFn, perFrameFromFolder } from '../flowgru/per-frame.js';
 import { maskLogit, softAggregate } from '../stpn/index.js';
 import type { Engine, EngineContext, EngineRegistration, Guide } from '../types.js';
@@ -32,6 +38,11 @@ export interface VpnOptions {
   readonly model?: string;
   /** Unaries the guides hand on: 'stage0' (VPN's staged inference) or 'own'. */
   readonly inputs?: 'stage0' | 'own';
+  /**
+   * Masks: the stage-1 model (name or path as `model`); `model` is then stage 2, run on the guides'
+   * stage-1 unaries (VPN's staged inference). Default none (one stage).
+   */
+  readonly stage1?: string;
   readonly superpixels?: number;
   readonly previousFrames?: number;
   readonly decay?: number;
@@ -62,6 +73,11 @@ export const vpnEngine: EngineRegistration = {
       values: ['stage0', 'own'],
       default: 'stage0',
       description: "unaries predicted frames hand on: stage 0's (BNN-Identity, as VPN) or the learned stage's own",
+    },
+    stage1: {
+      type: 'string',
+      description:
+        "masks: the stage-1 model (as model); model is then stage 2, run on the guides' stage-1 unaries (VPN's staged inference)",
     },
     superpixels: { type: 'number', integer: true, min: 16, default: 12000, description: 'masks: superpixels per frame at 854x480' },
     previousFrames: {
@@ -95,6 +111,40 @@ function objectPlanes(p: Float32Array, k: number, C: number, n: number): Float32
   return out;
 }
 
+/** Feature-store suffix of the unaries a frame hands on to stage 2 (`KEY.unary(resultKey + STAGE1)`). */
+export const STAGE1 = '#stage1';
+
+/** A stage's per-pixel probabilities (planar C x pixels) as the unary its frame hands on: superpixel means, normalised. */
+export function stageUnary(labels: Int32Array, count: number, probs: Float32Array, C: number): Float32Array {
+  const u = superpixelMeans(labels, count, probs, C);
+  normaliseColumns(u, C, count);
+  return u;
+}
+
+/**
+ * One mask stage on filtered unaries: per-pixel probabilities (planar C x width*height). C = 2
+ * directly; more channels: once per object on (rest, object), merged by soft aggregation.
+ */
+export async function runMaskStage(
+  net: VpnMaskNet,
+  filtered: FilteredUnaries,
+  width: number,
+  height: number,
+  perFrame?: Float32Array,
+): Promise<Float32Array> {
+  const { C } = filtered;
+  const n = width * height;
+  if (C === 2) return net.predict(filtered, width, height, perFrame);
+  const K = C - 1;
+  const z = new Float32Array(K * n);
+  for (let k = 1; k <= K; k++) {
+    const pfk = perFrame ? objectPlanes(perFrame, k, C, n) : undefined;
+    const p = await net.predict(objectView(filtered, k), width, height, pfk);
+    for (let i = 0; i < n; i++) z[(k - 1) * n + i] = maskLogit(p[n + i]);
+  }
+  return softAggregate(z, K, n);
+}
+
 /** The 2-channel (rest, object k) view of C-channel filtered unaries. */
 function objectView(f: FilteredUnaries, k: number): FilteredUnaries {
   const n = f.points.count;
@@ -114,8 +164,7 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     signature,
   );
   const nets = new Map<string, Promise<VpnMaskNet | VpnColorNet>>();
-  const modelFor = <T extends VpnMaskNet | VpnColorNet>(task: 'mask' | 'color'): Promise<T> => {
-    const spec = options.model ?? `vpn-${task}`;
+  const modelFor = <T extends VpnMaskNet | VpnColorNet>(task: 'mask' | 'color', spec = options.model ?? `vpn-${task}`): Promise<T> => {
     let net = nets.get(spec);
     if (!net) {
       net = (async () => {
@@ -130,14 +179,16 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
   const inputs = options.inputs ?? 'stage0';
   let perFrameFn: Promise<PerFrameFn> | undefined;
   /** Per-frame probabilities (C channels at the frame size) for a model that fuses them. */
-  const perFrameOf = async (target: { index: number; frame: RgbFrame }, ctx: EngineContext, C: number): Promise<Float32Array> => {
+  const perFrameOf = async (
+    target: { index: number; frame: RgbFrame },
+    ctx: EngineContext,
+    C: number,
+    source: string,
+  ): Promise<Float32Array> => {
     if (!perFrameFn) {
       if (options.perFrame) perFrameFn = Promise.resolve(options.perFrame);
       else if (options.perFrameDir) perFrameFn = perFrameFromFolder(options.perFrameDir, C, { values: options.perFrameValues ?? 'auto' });
-      else
-        throw new Error(
-          `vpn: the model ${options.model ?? 'vpn-mask'} fuses per-frame estimates; give perFrame or perFrameDir (CLI --per-frame DIR)`,
-        );
+      else throw new Error(`vpn: the model ${source} fuses per-frame estimates; give perFrame or perFrameDir (CLI --per-frame DIR)`);
     }
     const p = await (await perFrameFn)(target.index, target.frame, ctx.layout);
     if (p.width !== target.frame.width || p.height !== target.frame.height || p.channels !== C)
@@ -153,24 +204,25 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     ctx: EngineContext,
   ): Promise<PropertyMap> => {
     const filtered = parts.filteredUnaries(target, guides, ctx);
-    const m = await modelFor<VpnMaskNet>('mask');
     const sp = filtered.points.sp;
     if (!sp) throw new Error('vpn: superpixel points expected');
     const { width, height } = target.frame;
     const n = width * height;
     const { C } = filtered;
-    const pf = m.perFrame ? await perFrameOf(target, ctx, C) : undefined;
+    let pf: Float32Array | undefined;
+    const perFrameFor = async (net: VpnMaskNet) => (net.perFrame ? (pf ??= await perFrameOf(target, ctx, C, net.source)) : undefined);
     let probs: Float32Array;
-    if (C === 2) probs = await m.predict(filtered, width, height, pf);
-    else {
-      const K = C - 1;
-      const z = new Float32Array(K * n);
-      for (let k = 1; k <= K; k++) {
-        const pfk = pf ? objectPlanes(pf, k, C, n) : undefined;
-        const p = await m.predict(objectView(filtered, k), width, height, pfk);
-        for (let i = 0; i < n; i++) z[(k - 1) * n + i] = maskLogit(p[n + i]);
-      }
-      probs = softAggregate(z, K, n);
+    if (options.stage1 === undefined) {
+      const m = await modelFor<VpnMaskNet>('mask');
+      probs = await runMaskStage(m, filtered, width, height, await perFrameFor(m));
+    } else {
+      // Stage 1 on the guides' stage-0 (or own) unaries; its superpixel unary is what this frame
+      // hands on to stage 2, which filters the guides' stage-1 unaries.
+      const [m1, m2] = await Promise.all([modelFor<VpnMaskNet>('mask', options.stage1), modelFor<VpnMaskNet>('mask')]);
+      const p1 = await runMaskStage(m1, filtered, width, height, await perFrameFor(m1));
+      ctx.features.set(target.index, KEY.unary(ctx.resultKey + STAGE1), stageUnary(sp.labels, sp.count, p1, C));
+      const filtered1 = parts.filteredUnaries(target, guides, ctx, STAGE1);
+      probs = await runMaskStage(m2, filtered1, width, height, await perFrameFor(m2));
     }
     const stage0 = identityHead(filtered);
     // 'stage0': later frames read this frame's BNN-Identity unary. 'own': nothing is stored, and the
@@ -208,7 +260,10 @@ export function createVpnEngine(options: VpnOptions = {}, signature = 'vpn'): En
     prepare: base.prepare,
     async predict(target, guides, ctx) {
       if (guides.length === 0) throw new Error('vpn engine: no guide frames');
-      if (ctx.task === 'color') return predictColor(target, guides, ctx);
+      if (ctx.task === 'color') {
+        if (options.stage1 !== undefined) throw new Error('vpn: stage1 (a second stage) is for masks; the colour task has one stage');
+        return predictColor(target, guides, ctx);
+      }
       if (ctx.task !== 'mask') throw new Error(`vpn: the ${ctx.task} task is not supported (mask, color)`);
       return predict(target, guides, ctx);
     },
