@@ -5,7 +5,8 @@
  * does not feed the propagation, so saved probabilities give the same results as `--refine crf`).
  *
  * For each fold, the setting is chosen on the OTHER fold (every `--every`-th frame of frames
- * 1..T-2, best mean of J and F) and the fold is then scored on all frames 1..T-2 by the official
+ * 1..T-2, best mean of J and F; "no CRF" is a candidate, so the CRF is applied only where it
+ * helped on the other fold) and the fold is then scored on all frames 1..T-2 by the official
  * DAVIS-2016 evaluation (ANCHORS §1.3; J, F, J decay) without CRF, with the untuned demo setting
  * (sxy 80, srgb 13, compat 10) and with the tuned one.
  *
@@ -97,10 +98,12 @@ for (const fold of folds) {
     if (!best || (J + F) / 2 > best.v) best = { s, v: (J + F) / 2 };
   }
   const none = mean(tuning.map((f) => score(f, null)).map((x) => (x.J + x.F) / 2));
-  const chosen = best?.s ?? null;
-  if (chosen)
+  // "Applied where it helps": no CRF is a candidate too; when no setting beats it on the tuning
+  // frames, the fold is scored without CRF.
+  const chosen = best && best.v > none ? best.s : null;
+  if (best)
     console.log(
-      `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (J&F ${(best as { v: number }).v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
+      `fold ${fold}: tuned on ${tuneOn.join(', ')} (${tuning.length} frames): ${label(chosen)} (best setting ${label(best.s)}: J&F ${best.v.toFixed(4)}; no CRF ${none.toFixed(4)})`,
     );
   for (const seq of scored) {
     // The official DAVIS-2016 evaluation (frames 1..T-2; J, F and their decay), as bench/davis-masks.ts.
